@@ -1,0 +1,198 @@
+"""JWT verification against a JWKS (file or URL), and who may act on which client and user."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import jwt
+
+from .permissions import ALL_CLIENTS, SELF_ADMIN_ROLE, Permission
+
+ALLOWED_ALGORITHMS = frozenset({"RS256", "ES256", "EdDSA"})
+REFETCH_INTERVAL_SECONDS = 60.0
+CLOCK_LEEWAY_SECONDS = 30
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class Unauthorized(Exception):
+    """401: the token is missing or not acceptable. The message is safe to show."""
+
+
+class Forbidden(Exception):
+    """403: a valid token that may not do this."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    permissions: frozenset[str]
+    clients: frozenset[str]
+    roles: frozenset[str]
+    self_client: str | None
+
+    @property
+    def is_self_admin(self) -> bool:
+        return SELF_ADMIN_ROLE in self.roles
+
+    def may_act_on_client(self, client: str) -> bool:
+        return ALL_CLIENTS in self.clients or client in self.clients
+
+    def has_permissions(self, required: Iterable[Permission]) -> bool:
+        return all(p.value in self.permissions for p in required)
+
+    def is_user_themself(self, client: str, user_ext_id: str | None) -> bool:
+        return (
+            self.is_self_admin
+            and user_ext_id is not None
+            and self.self_client == client
+            and self.subject == user_ext_id
+        )
+
+
+def authorize(
+    principal: Principal,
+    client: str,
+    user_ext_id: str | None,
+    required: Collection[Permission],
+    *,
+    self_admin: bool,
+) -> bool:
+    """Returns True when the caller acts as SelfAdmin; raises Forbidden before any lookup."""
+    if principal.may_act_on_client(client) and principal.has_permissions(required):
+        return False
+    if self_admin and principal.is_user_themself(client, user_ext_id):
+        return True
+    raise Forbidden("The token does not permit this operation on this resource.")
+
+
+class JwksKeys:
+    """Keys of TEMPSTRONG_JWKS; an unknown kid triggers at most one refetch per 60 s."""
+
+    def __init__(self, source: str, *, refetch_interval: float = REFETCH_INTERVAL_SECONDS) -> None:
+        parts = urlsplit(source)
+        if parts.scheme == "http" and parts.hostname not in _LOOPBACK_HOSTS:
+            raise ValueError("TEMPSTRONG_JWKS: a URL must be https:// (http only on loopback)")
+        self._source = source
+        self._is_url = parts.scheme in ("http", "https")
+        self._refetch_interval = refetch_interval
+        self._keys: dict[str | None, jwt.PyJWK] = {}
+        self._fetched_at: float | None = None
+        self._lock = asyncio.Lock()
+
+    async def key_for(self, kid: str | None) -> jwt.PyJWK:
+        key = self._lookup(kid)
+        if key is not None:
+            return key
+        async with self._lock:
+            key = self._lookup(kid)
+            now = time.monotonic()
+            due = self._fetched_at is None or now - self._fetched_at >= self._refetch_interval
+            if key is None and due:
+                self._fetched_at = now
+                # On a failed fetch keep the keys we had; the caller sees an unknown key.
+                with contextlib.suppress(OSError, ValueError, aiohttp.ClientError, jwt.PyJWKError):
+                    self._keys = _parse_jwks(await self._fetch())
+                key = self._lookup(kid)
+        if key is None:
+            raise Unauthorized("The token's signing key is unknown.")
+        return key
+
+    def _lookup(self, kid: str | None) -> jwt.PyJWK | None:
+        if kid is None and len(self._keys) == 1:
+            return next(iter(self._keys.values()))
+        return self._keys.get(kid)
+
+    async def _fetch(self) -> Any:
+        if not self._is_url:
+            text = await asyncio.to_thread(Path(self._source).read_text, encoding="utf-8")
+            return json.loads(text)
+        timeout = aiohttp.ClientTimeout(total=5)
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.get(self._source) as response,
+        ):
+            response.raise_for_status()
+            return await response.json(content_type=None)
+
+
+def _parse_jwks(document: Any) -> dict[str | None, jwt.PyJWK]:
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise ValueError("JWKS must be an object with a 'keys' list")
+    keys: dict[str | None, jwt.PyJWK] = {}
+    for entry in document["keys"]:
+        if not isinstance(entry, dict) or entry.get("kty") == "oct":
+            continue  # symmetric keys are never accepted
+        try:
+            key = jwt.PyJWK(entry)
+        except jwt.PyJWKError:
+            continue
+        if key.algorithm_name in ALLOWED_ALGORITHMS:
+            keys[key.key_id] = key
+    return keys
+
+
+class TokenVerifier:
+    def __init__(self, keys: JwksKeys, *, issuer: str, audience: str) -> None:
+        self._keys = keys
+        self._issuer = issuer
+        self._audience = audience
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise Unauthorized("The token is malformed.") from None
+        algorithm = header.get("alg")
+        if algorithm not in ALLOWED_ALGORITHMS:
+            raise Unauthorized("The token's algorithm is not accepted.")
+        kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise Unauthorized("The token is malformed.")
+        key = await self._keys.key_for(kid)
+        if key.algorithm_name != algorithm:
+            raise Unauthorized("The token's algorithm does not match its key.")
+        try:
+            claims = jwt.decode(
+                token,
+                key=key.key,
+                algorithms=[algorithm],
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=CLOCK_LEEWAY_SECONDS,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("The token has expired.") from None
+        except jwt.PyJWTError:
+            raise Unauthorized("The token is not valid.") from None
+        return _principal(claims)
+
+
+def _principal(claims: dict[str, Any]) -> Principal:
+    subject = claims.get("sub")
+    client = claims.get("client")
+    if not isinstance(subject, str) or (client is not None and not isinstance(client, str)):
+        raise Unauthorized("The token's claims are malformed.")
+    return Principal(
+        subject=subject,
+        permissions=_string_set(claims, "permissions"),
+        clients=_string_set(claims, "clients"),
+        roles=_string_set(claims, "roles"),
+        self_client=client,
+    )
+
+
+def _string_set(claims: dict[str, Any], name: str) -> frozenset[str]:
+    value = claims.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise Unauthorized(f"The token's {name} claim must be a list of strings.")
+    return frozenset(value)

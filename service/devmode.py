@@ -1,0 +1,128 @@
+"""`tempstrong dev`: everything in one process on SQLite under ./var, with a printed admin token."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from aiohttp import web
+
+from .bootstrap import build_service, build_verifier
+from .config import Settings, load_policy_file
+from .devkeys import DEV_AUDIENCE, DEV_ISSUER, DevKeys, make_dev_keys
+from .http.app import create_app
+from .http.context import ApiContext
+from .permissions import ALL_CLIENTS, Permission
+from .persistence import EventStoreApp, sqlite_env
+
+DEV_CLIENT = "client-123"
+DEV_POLICIES = """\
+# Dev-mode policies (SPEC section 2). Edit and restart `tempstrong dev` to try others.
+clients:
+  client-123:
+    defaultPolicy: tsp-default
+policies:
+  tsp-default:
+    type: TempStrongPasswordPolicy
+    sendingMethod: PDFstore
+    plainValueExposedToCaller: true
+  tsp-hidden:
+    type: TempStrongPasswordPolicy
+    sendingMethod: PDFstore
+    plainValueExposedToCaller: false
+  tsp-none:
+    type: TempStrongPasswordPolicy
+    sendingMethod: None
+"""
+
+
+def admin_claims() -> dict[str, object]:
+    return {
+        "sub": "dev-admin",
+        "iss": DEV_ISSUER,
+        "aud": DEV_AUDIENCE,
+        "permissions": [p.value for p in Permission],
+        "clients": [ALL_CLIENTS],
+    }
+
+
+def prepare(var_dir: Path) -> tuple[Settings, DevKeys]:
+    var_dir.mkdir(parents=True, exist_ok=True)
+    keys = make_dev_keys(var_dir / "keys")
+    policy_file = var_dir / "policies.yaml"
+    if not policy_file.exists():
+        policy_file.write_text(DEV_POLICIES, encoding="utf-8")
+    settings = Settings(
+        jwks=str(keys.jwks_path),
+        jwt_issuer=DEV_ISSUER,
+        jwt_audience=DEV_AUDIENCE,
+        policy_file=str(policy_file),
+        hash_key=keys.hash_key.encode(),
+        delivery_public_key=keys.delivery_public_key,
+        delivery_private_keys=keys.delivery_private_key,
+        spool_dir=str(var_dir / "spool"),
+    )
+    return settings, keys
+
+
+def dev_app(var_dir: Path) -> tuple[web.Application, DevKeys]:
+    settings, keys = prepare(var_dir)
+    assert settings.policy_file
+    catalog = load_policy_file(settings.policy_file, settings.hash_key)
+    store = EventStoreApp(env=sqlite_env(str(var_dir / "tempstrong.sqlite")))
+
+    async def always_ready() -> bool:
+        return True
+
+    ctx = ApiContext(
+        service=build_service(settings, store, catalog),
+        verifier=build_verifier(settings),
+        executor=ThreadPoolExecutor(4, thread_name_prefix="eventstore"),
+        is_ready=always_ready,
+    )
+    app = create_app(ctx)
+
+    async def close(_: web.Application) -> None:
+        ctx.executor.shutdown(wait=True)
+        store.close()
+
+    app.on_cleanup.append(close)
+    return app, keys
+
+
+def banner(keys: DevKeys, host: str, port: int) -> str:
+    token = keys.sign(admin_claims(), lifetime_seconds=12 * 3600)
+    base = f"http://{host}:{port}/nevisidm/api/core/v1/{DEV_CLIENT}"
+    return f"""
+tempstrong dev — embedded SQLite under ./var, for trying it out, never for production.
+
+Admin token (12 h):
+  export TOKEN={token}
+
+Try it:
+  curl -s -X POST {base}/users -H "X-Token: $TOKEN" -H 'Content-Type: application/json' \\
+       -d '{{"extId":"user-123","email":"user@example.com"}}'
+  curl -s -X POST {base}/users/user-123/tempstrong-password -H "X-Token: $TOKEN"
+  curl -s -X POST {base}/users/user-123/tempstrong-password/reset -H "X-Token: $TOKEN"
+
+Listening on http://{host}:{port} (Ctrl-C to stop)
+"""
+
+
+def run_dev(var_dir: Path, host: str, port: int) -> None:
+    app, keys = dev_app(var_dir)
+    print(banner(keys, host, port), flush=True)
+    web.run_app(app, host=host, port=port, print=None, shutdown_timeout=10)
+
+
+def main_dev(var_dir: str, host: str, port: int) -> int:
+    try:
+        run_dev(Path(var_dir), host, port)
+    except OSError as exc:
+        print(f"tempstrong dev: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
+        return 1
+    except asyncio.CancelledError:  # pragma: no cover
+        return 0
+    return 0

@@ -1,0 +1,339 @@
+"""The Temporary Strong Password credential aggregate: every decision of SPEC section 1 lives here.
+
+Public methods are commands: they check (arguments, state, policy) and then call one private
+`@event` method, which records the event and applies it. The `@event` bodies never decide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from .errors import (
+    Conflict,
+    CredentialArchived,
+    CredentialLocked,
+    CredentialNotUsable,
+    MaxResetCountReached,
+    ValidationFailed,
+)
+from .ids import NAMESPACE_TEMPSTRONG
+from .policy import LockingMode, TempStrongPasswordPolicy
+from .states import LOCKED_STATES, USABLE_STATES, CredentialState, StateChangeReason
+
+CREDENTIAL_TYPE = "Temporary Strong Password"
+
+# Event attributes that must never leave the service (hash, sealed fragment).
+SECRET_EVENT_ATTRIBUTES = frozenset({"password_hash", "delivery"})
+
+
+class TempStrongPassword(Aggregate):
+    class Event(Aggregate.Event):
+        class_version = 1
+
+    @staticmethod
+    def create_id(client_ext_id: str, ext_id: str) -> UUID:
+        """Credential extIds are unique per client and never reused: the id derives from them."""
+        return uuid5(NAMESPACE_TEMPSTRONG, f"credential/{client_ext_id}/{ext_id}")
+
+    # -- creation ---------------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        client_ext_id: str,
+        user_ext_id: str,
+        ext_id: str,
+        policy: TempStrongPasswordPolicy,
+        state_name: CredentialState | None,
+        password_hash: str,
+        delivery: dict[str, str] | None,
+        actor: str | None,
+        now: datetime,
+    ) -> TempStrongPassword:
+        return cls(
+            client_ext_id=client_ext_id,
+            user_ext_id=user_ext_id,
+            ext_id=ext_id,
+            policy_ext_id=policy.ext_id,
+            state_name=(state_name or CredentialState.INITIAL).value,
+            password_hash=password_hash,
+            valid_until=now + policy.credential_lifetime,
+            delivery=delivery,
+            actor=actor,
+        )
+
+    @event("TempStrongPasswordCreated")
+    def __init__(
+        self,
+        client_ext_id: str,
+        user_ext_id: str,
+        ext_id: str,
+        policy_ext_id: str,
+        state_name: str,
+        password_hash: str,
+        valid_until: datetime,
+        delivery: dict[str, str] | None,
+        actor: str | None,
+    ) -> None:
+        self.client_ext_id = client_ext_id
+        self.user_ext_id = user_ext_id
+        self.ext_id = ext_id
+        self.policy_ext_id = policy_ext_id
+        self.state = CredentialState(state_name)
+        self.state_change_reason: StateChangeReason | None = StateChangeReason.INITIALIZED
+        self.state_change_detail: str | None = None
+        self.password_hash = password_hash
+        self.valid_until = valid_until
+        self.reset_count = 0
+        self.failed_login_count = 0
+        self.successful_login_count = 0
+        self.last_successful_login: datetime | None = None
+        self.last_failed_login: datetime | None = None
+        self.locked_until: datetime | None = None
+        self.state_before_lock: CredentialState | None = None
+        self.reason_before_lock: StateChangeReason | None = None
+        self.modification_comment: str | None = None
+        self.created_by = actor
+        self.modified_by = actor
+        self.deleted = False
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def effective_state(self, now: datetime) -> tuple[CredentialState, StateChangeReason | None]:
+        """A tmp-lock ends by time alone: once expired, the state from before the lock shows."""
+        if (
+            self.state is CredentialState.TMP_LOCKED
+            and self.locked_until is not None
+            and now >= self.locked_until
+            and self.state_before_lock is not None
+        ):
+            return self.state_before_lock, self.reason_before_lock
+        return self.state, self.state_change_reason
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def reset(
+        self,
+        *,
+        policy: TempStrongPasswordPolicy,
+        password_hash: str,
+        delivery: dict[str, str] | None,
+        actor: str | None,
+        now: datetime,
+    ) -> None:
+        if self.state is CredentialState.ARCHIVED:
+            raise CredentialArchived("An archived credential cannot be reset.")
+        if self.reset_count >= policy.max_reset_count:
+            raise MaxResetCountReached(
+                f"The reset count has reached the maximum of {policy.max_reset_count}."
+            )
+        self._reset(
+            password_hash=password_hash,
+            valid_until=now + policy.credential_lifetime,
+            delivery=delivery,
+            actor=actor,
+        )
+
+    def verify(
+        self,
+        *,
+        password_matches: Callable[[str], bool],
+        policy: TempStrongPasswordPolicy,
+        now: datetime,
+    ) -> bool:
+        """Checks usability, then the password; records LoginSucceeded or LoginFailed."""
+        state, reason = self.effective_state(now)
+        if state in LOCKED_STATES:
+            raise CredentialLocked("The credential is locked.")
+        if state not in USABLE_STATES or now >= self.valid_until:
+            raise CredentialNotUsable("The credential is not usable.")
+        if password_matches(self.password_hash):
+            if state is CredentialState.INITIAL:
+                state, reason = CredentialState.ACTIVE, StateChangeReason.ACTIVATED
+            self._login_succeeded(
+                state_name=state.value, state_change_reason=_value(reason), at=now
+            )
+            return True
+        failed = self.failed_login_count + 1
+        lock = _lock_after_failure(policy, failed, now)
+        if lock is None:
+            self._login_failed(
+                failed_login_count=failed,
+                state_name=state.value,
+                state_change_reason=_value(reason),
+                locked_until=None,
+                state_before_lock=None,
+                reason_before_lock=None,
+                at=now,
+            )
+        else:
+            lock_state, locked_until = lock
+            self._login_failed(
+                failed_login_count=failed,
+                state_name=lock_state.value,
+                state_change_reason=StateChangeReason.TOO_MANY_LOGIN_FAILURES.value,
+                locked_until=locked_until,
+                state_before_lock=state.value,
+                reason_before_lock=_value(reason),
+                at=now,
+            )
+        return False
+
+    def modify(
+        self,
+        *,
+        expected_version: int,
+        state_name: CredentialState | None,
+        new_policy: TempStrongPasswordPolicy | None,
+        modification_comment: str | None,
+        current_policy: TempStrongPasswordPolicy,
+        actor: str | None,
+        now: datetime,
+    ) -> None:
+        """An admin PATCH: StateChanged and/or PolicyChanged, saved together by the caller."""
+        if expected_version != self.version:
+            raise Conflict(
+                f"The credential was modified concurrently (version {self.version}, "
+                f"request names {expected_version})."
+            )
+        if state_name is None and new_policy is None and modification_comment is None:
+            raise ValidationFailed("Nothing to modify: give stateName, policyExtId or a comment.")
+        if state_name is not None or modification_comment is not None:
+            current, reason = self.effective_state(now)
+            target = state_name or current
+            locked_until = None
+            if target is CredentialState.TMP_LOCKED:
+                locked_until = now + (new_policy or current_policy).tmp_locking_duration
+            self._state_changed(
+                state_name=target.value,
+                state_change_reason=(
+                    StateChangeReason.CHANGED_BY_ADMIN.value
+                    if state_name is not None
+                    else _value(reason)
+                ),
+                locked_until=locked_until,
+                state_before_lock=current.value if target is CredentialState.TMP_LOCKED else None,
+                modification_comment=modification_comment,
+                actor=actor,
+            )
+        if new_policy is not None and new_policy.ext_id != self.policy_ext_id:
+            self._policy_changed(policy_ext_id=new_policy.ext_id, actor=actor)
+
+    def delete(self, *, actor: str | None) -> None:
+        self._deleted(actor=actor)
+
+    # -- events -----------------------------------------------------------------------------
+
+    @event("TempStrongPasswordReset")
+    def _reset(
+        self,
+        password_hash: str,
+        valid_until: datetime,
+        delivery: dict[str, str] | None,
+        actor: str | None,
+    ) -> None:
+        self.password_hash = password_hash
+        self.valid_until = valid_until
+        self.state = CredentialState.INITIAL
+        self.state_change_reason = StateChangeReason.RESET
+        self.state_change_detail = None
+        self.failed_login_count = 0
+        self.successful_login_count = 0
+        self.reset_count += 1
+        self._clear_lock()
+        self.modified_by = actor
+
+    @event("LoginSucceeded")
+    def _login_succeeded(
+        self, state_name: str, state_change_reason: str | None, at: datetime
+    ) -> None:
+        self.state = CredentialState(state_name)
+        self.state_change_reason = _reason(state_change_reason)
+        self.failed_login_count = 0
+        self.successful_login_count += 1
+        self.last_successful_login = at
+        self._clear_lock()
+
+    @event("LoginFailed")
+    def _login_failed(
+        self,
+        failed_login_count: int,
+        state_name: str,
+        state_change_reason: str | None,
+        locked_until: datetime | None,
+        state_before_lock: str | None,
+        reason_before_lock: str | None,
+        at: datetime,
+    ) -> None:
+        self.failed_login_count = failed_login_count
+        self.state = CredentialState(state_name)
+        self.state_change_reason = _reason(state_change_reason)
+        self.last_failed_login = at
+        self.locked_until = locked_until
+        self.state_before_lock = CredentialState(state_before_lock) if state_before_lock else None
+        self.reason_before_lock = _reason(reason_before_lock)
+
+    @event("StateChanged")
+    def _state_changed(
+        self,
+        state_name: str,
+        state_change_reason: str | None,
+        locked_until: datetime | None,
+        state_before_lock: str | None,
+        modification_comment: str | None,
+        actor: str | None,
+    ) -> None:
+        new_state = CredentialState(state_name)
+        if new_state is not self.state and new_state in USABLE_STATES:
+            self.failed_login_count = 0
+        self.state = new_state
+        self.state_change_reason = _reason(state_change_reason)
+        self.locked_until = locked_until
+        self.state_before_lock = CredentialState(state_before_lock) if state_before_lock else None
+        self.reason_before_lock = self.state_change_reason if state_before_lock else None
+        if modification_comment is not None:
+            self.modification_comment = modification_comment
+        self.modified_by = actor
+
+    @event("PolicyChanged")
+    def _policy_changed(self, policy_ext_id: str, actor: str | None) -> None:
+        self.policy_ext_id = policy_ext_id
+        self.modified_by = actor
+
+    @event("TempStrongPasswordDeleted")
+    def _deleted(self, actor: str | None) -> None:
+        self.deleted = True
+        self.modified_by = actor
+
+    def _clear_lock(self) -> None:
+        self.locked_until = None
+        self.state_before_lock = None
+        self.reason_before_lock = None
+
+
+def _lock_after_failure(
+    policy: TempStrongPasswordPolicy, failed: int, now: datetime
+) -> tuple[CredentialState, datetime | None] | None:
+    if failed >= policy.max_cred_failure_count:
+        return CredentialState.FAIL_LOCKED, None
+    threshold = policy.tmp_locking_threshold
+    if policy.tmp_locking_mode is LockingMode.THRESHOLD:
+        reached = failed % threshold == 0
+    else:
+        reached = failed >= threshold
+    if reached:
+        return CredentialState.TMP_LOCKED, now + policy.tmp_locking_duration
+    return None
+
+
+def _value(reason: StateChangeReason | None) -> str | None:
+    return reason.value if reason is not None else None
+
+
+def _reason(value: str | None) -> StateChangeReason | None:
+    return StateChangeReason(value) if value is not None else None

@@ -1,0 +1,53 @@
+"""Domain errors are values with a code; the HTTP layer maps each code to a status once."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A refused command. `code` is the API error code, `message` is safe to show callers."""
+
+    code = "errors.validation"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ValidationFailed(DomainError):
+    code = "errors.validation"
+
+
+class NotFound(DomainError):
+    code = "errors.noRecord"
+
+
+class AlreadyExists(DomainError):
+    code = "errors.alreadyExists"
+
+
+class Conflict(DomainError):
+    code = "errors.conflict"
+
+
+class MaxResetCountReached(DomainError):
+    code = "errors.maxResetCountReached"
+
+
+class CredentialArchived(DomainError):
+    code = "errors.credentialArchived"
+
+
+class UnknownPolicy(DomainError):
+    code = "errors.invalidPolicy"
+
+
+class CredentialLocked(DomainError):
+    code = "errors.credentialLocked"
+
+
+class CredentialNotUsable(DomainError):
+    code = "errors.credentialNotUsable"
+
+
+class InvalidCredential(DomainError):
+    code = "errors.invalidCredential"

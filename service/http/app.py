@@ -1,0 +1,57 @@
+"""The aiohttp application factory: routes, middlewares, system endpoints."""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from . import handlers as h
+from .context import CONTEXT, ApiContext, context_of
+from .errors import error_response
+from .middlewares import authenticate, errors, request_context
+from .openapi import build_openapi
+from .parsing import MAX_BODY_BYTES
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    if await context_of(request).is_ready():
+        return web.json_response({"status": "ready"})
+    return error_response("errors.unavailable", "The database is not reachable.")
+
+
+async def metrics(request: web.Request) -> web.Response:
+    payload = generate_latest(context_of(request).metrics.registry)
+    return web.Response(body=payload, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def create_app(ctx: ApiContext) -> web.Application:
+    app = web.Application(
+        middlewares=[request_context, errors, authenticate], client_max_size=MAX_BODY_BYTES
+    )
+    app[CONTEXT] = ctx
+    openapi_body = json.dumps(build_openapi())
+
+    async def openapi(request: web.Request) -> web.Response:
+        return web.Response(text=openapi_body, content_type="application/json")
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/openapi.json", openapi)
+    app.router.add_post(h.USERS, h.create_user)
+    app.router.add_get(h.USER, h.get_user)
+    app.router.add_delete(h.USER, h.delete_user)
+    app.router.add_post(h.CREDENTIAL, h.create_credential)
+    app.router.add_get(h.CREDENTIAL, h.get_credential)
+    app.router.add_patch(h.CREDENTIAL, h.patch_credential)
+    app.router.add_delete(h.CREDENTIAL, h.delete_credential)
+    app.router.add_post(h.CREDENTIAL + "/reset", h.reset_credential)
+    app.router.add_post(h.CREDENTIAL + "/verify", h.verify_credential)
+    app.router.add_get(h.CREDENTIAL + "/events", h.credential_events)
+    return app

@@ -1,0 +1,41 @@
+"""What the handlers need, wired once by the composition root."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import ParamSpec, TypeVar
+
+from aiohttp import web
+
+from ..application import CredentialService
+from ..auth import TokenVerifier
+from ..metrics import ApiMetrics
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+@dataclass
+class ApiContext:
+    service: CredentialService
+    verifier: TokenVerifier
+    executor: ThreadPoolExecutor
+    is_ready: Callable[[], Awaitable[bool]]
+    metrics: ApiMetrics = field(default_factory=ApiMetrics)
+    in_flight: set[str] = field(default_factory=set)
+
+    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Runs a synchronous service call on the bounded pool (the library is not asyncio)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
+
+
+CONTEXT = web.AppKey("tempstrong_context", ApiContext)
+
+
+def context_of(request: web.Request) -> ApiContext:
+    return request.app[CONTEXT]

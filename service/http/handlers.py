@@ -1,0 +1,232 @@
+"""Route handlers: parse, authorize, call one service command, render."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from ..application import CredentialOutcome, UserProfile
+from ..auth import Principal, authorize
+from ..domain.credential import TempStrongPassword
+from ..domain.errors import Conflict
+from ..domain.states import CredentialState
+from ..permissions import Permission as P
+from .context import ApiContext, context_of
+from .errors import ApiError
+from .middlewares import PRINCIPAL
+from .parsing import (
+    CREATE_CREDENTIAL_FIELDS,
+    PATCH_CREDENTIAL_FIELDS,
+    USER_FIELDS,
+    VERIFY_FIELDS,
+    idempotency_key,
+    json_body,
+    path_ids,
+)
+from .render import credential_body, event_item, user_body
+
+BASE = "/nevisidm/api/core/v1"
+USERS = BASE + "/{clientExtId}/users"
+USER = USERS + "/{userExtId}"
+CREDENTIAL = USER + "/tempstrong-password"
+
+_Command = Callable[[str | None], CredentialOutcome]
+
+
+@dataclass(frozen=True)
+class Caller:
+    principal: Principal
+    client: str
+    user: str | None
+    self_admin: bool
+
+    @property
+    def actor(self) -> str:
+        return self.principal.subject
+
+
+def _caller(
+    request: web.Request, required: tuple[P, ...], *, self_admin: bool = False
+) -> tuple[ApiContext, Caller]:
+    """Checks scope and permissions from the path alone: 403 comes before any lookup."""
+    client, user = path_ids(request)
+    principal: Principal = request[PRINCIPAL]
+    acting_as_self = authorize(principal, client, user, required, self_admin=self_admin)
+    return context_of(request), Caller(principal, client, user, acting_as_self)
+
+
+def _credential_location(client: str, user: str) -> str:
+    return CREDENTIAL.format(clientExtId=client, userExtId=user)
+
+
+def _render(
+    ctx: ApiContext, caller: Caller, credential: TempStrongPassword, secret: str | None
+) -> dict[str, object]:
+    return credential_body(
+        credential,
+        ctx.service.now(),
+        temp_strong_password=secret,
+        include_actors=not caller.self_admin,
+    )
+
+
+# -- users -----------------------------------------------------------------------------------
+
+
+async def create_user(request: web.Request) -> web.Response:
+    ctx, caller = _caller(request, (P.USER_CREATE,))
+    body = await json_body(request, USER_FIELDS)
+    profile = UserProfile(
+        login_id=body.get("loginId"),
+        email=body.get("email"),
+        mobile=body.get("mobile"),
+        language=body.get("language"),
+    )
+    user = await ctx.run(ctx.service.register_user, caller.client, body["extId"], profile)
+    location = USER.format(clientExtId=caller.client, userExtId=user.ext_id)
+    return web.json_response(user_body(user), status=201, headers={"Location": location})
+
+
+async def get_user(request: web.Request) -> web.Response:
+    ctx, caller = _caller(request, (P.USER_VIEW,), self_admin=True)
+    user = await ctx.run(ctx.service.get_user, caller.client, str(caller.user))
+    return web.json_response(user_body(user))
+
+
+async def delete_user(request: web.Request) -> web.Response:
+    ctx, caller = _caller(request, (P.USER_DELETE,))
+    await ctx.run(ctx.service.delete_user, caller.client, str(caller.user), caller.actor)
+    return web.Response(status=204)
+
+
+# -- credential ------------------------------------------------------------------------------
+
+
+async def create_credential(request: web.Request) -> web.Response:
+    ctx, caller = _caller(request, (P.CREDENTIAL_CREATE,))
+    body = await json_body(request, CREATE_CREDENTIAL_FIELDS)
+    state_name = body.get("stateName")
+    if state_name is not None:
+        _caller(request, (P.CREDENTIAL_CREATE, P.CREDENTIAL_CHANGE_STATE))
+    user = str(caller.user)
+    outcome: CredentialOutcome = await _idempotent(
+        request,
+        ctx,
+        caller,
+        lambda scope: ctx.service.create_credential(
+            caller.client,
+            user,
+            ext_id=body.get("extId"),
+            policy_ext_id=body.get("policyExtId"),
+            state_name=CredentialState(state_name) if state_name else None,
+            actor=caller.actor,
+            idempotency_scope=scope,
+        ),
+    )
+    headers = {"Location": _credential_location(caller.client, user), **_replay_header(outcome)}
+    if not outcome.has_body:
+        return web.Response(status=201, headers=headers)
+    body_out = _render(ctx, caller, outcome.credential, outcome.response_secret)
+    return web.json_response(body_out, status=201, headers=headers)
+
+
+async def reset_credential(request: web.Request) -> web.Response:
+    ctx, caller = _caller(request, (P.CREDENTIAL_VIEW, P.CREDENTIAL_MODIFY), self_admin=True)
+    user = str(caller.user)
+    try:
+        outcome: CredentialOutcome = await _idempotent(
+            request,
+            ctx,
+            caller,
+            lambda scope: ctx.service.reset_credential(
+                caller.client, user, actor=caller.actor, idempotency_scope=scope
+            ),
+        )
+    except Exception as exc:
+        ctx.metrics.resets.labels(getattr(exc, "code", "error")).inc()
+        raise
+    ctx.metrics.resets.labels("replayed" if outcome.replayed else "ok").inc()
+    headers = _replay_header(outcome)
+    if not outcome.has_body:
+        return web.Response(status=204, headers=headers)
+    body_out = _render(ctx, caller, outcome.credential, outcome.response_secret)
+    return web.json_response(body_out, headers=headers)
+
+
+async def get_credential(request: web.Request) -> web.Response:
+    ctx, caller = _caller(request, (P.CREDENTIAL_VIEW,), self_admin=True)
+    credential = await ctx.run(ctx.service.get_credential, caller.client, str(caller.user))
+    return web.json_response(_render(ctx, caller, credential, credential.password_hash))
+
+
+async def patch_credential(request: web.Request) -> web.Response:
+    ctx, caller = _caller(request, (P.CREDENTIAL_MODIFY, P.CREDENTIAL_VIEW))
+    body = await json_body(request, PATCH_CREDENTIAL_FIELDS)
+    state_name = body.get("stateName")
+    credential = await ctx.run(
+        ctx.service.modify_credential,
+        caller.client,
+        str(caller.user),
+        expected_version=body["version"],
+        state_name=CredentialState(state_name) if state_name else None,
+        policy_ext_id=body.get("policyExtId"),
+        modification_comment=body.get("modificationComment"),
+        actor=caller.actor,
+    )
+    return web.json_response(_render(ctx, caller, credential, None))
+
+
+async def delete_credential(request: web.Request) -> web.Response:
+    ctx, caller = _caller(request, (P.CREDENTIAL_DELETE,), self_admin=True)
+    await ctx.run(ctx.service.delete_credential, caller.client, str(caller.user), caller.actor)
+    return web.Response(status=204)
+
+
+async def verify_credential(request: web.Request) -> web.Response:
+    ctx, caller = _caller(request, (P.CREDENTIAL_VERIFY,))
+    body = await json_body(request, VERIFY_FIELDS)
+    try:
+        matched = await ctx.run(
+            ctx.service.verify, caller.client, str(caller.user), body["password"]
+        )
+    except Exception as exc:
+        ctx.metrics.verifications.labels(getattr(exc, "code", "error")).inc()
+        raise
+    ctx.metrics.verifications.labels("ok" if matched else "errors.invalidCredential").inc()
+    if not matched:
+        raise ApiError("errors.invalidCredential", "The password is not valid.")
+    return web.json_response({"result": "ok"})
+
+
+async def credential_events(request: web.Request) -> web.Response:
+    ctx, caller = _caller(request, (P.CREDENTIAL_VIEW,))
+    events = await ctx.run(ctx.service.credential_events, caller.client, str(caller.user))
+    return web.json_response({"items": [event_item(e) for e in events]})
+
+
+# -- idempotency -----------------------------------------------------------------------------
+
+
+async def _idempotent(
+    request: web.Request,
+    ctx: ApiContext,
+    caller: Caller,
+    command: _Command,
+) -> CredentialOutcome:
+    key = idempotency_key(request)
+    if key is None:
+        return await ctx.run(command, None)
+    scope = "|".join((caller.principal.subject, request.method, request.path, key))
+    if scope in ctx.in_flight:
+        raise Conflict("A request with this Idempotency-Key is still in flight.")
+    ctx.in_flight.add(scope)
+    try:
+        return await ctx.run(command, scope)
+    finally:
+        ctx.in_flight.discard(scope)
+
+
+def _replay_header(outcome: CredentialOutcome) -> dict[str, str]:
+    return {"Idempotent-Replayed": "true"} if outcome.replayed else {}

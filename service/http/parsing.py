@@ -1,0 +1,126 @@
+"""Request parsing: path parameters, JSON bodies with declared fields, Idempotency-Key."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from ..domain.states import CredentialState
+from ..domain.validation import CLIENT_EXT_ID, EXT_ID
+from .errors import ApiError
+
+MAX_BODY_BYTES = 64 * 1024
+_JSON_TYPES = ("application/json", "application/problem+json")
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,189}")
+MOBILE = re.compile(r"\+?[0-9][0-9 ()/-]{2,31}")
+LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})?")
+COMMENT_MAX = 1024
+PASSWORD_MAX = 1024
+
+
+def invalid(message: str) -> ApiError:
+    return ApiError("errors.validation", message)
+
+
+def path_ids(request: web.Request) -> tuple[str, str | None]:
+    client = request.match_info["clientExtId"]
+    if not CLIENT_EXT_ID.fullmatch(client):
+        raise invalid("clientExtId must match [A-Za-z0-9_-]{1,64}.")
+    user = request.match_info.get("userExtId")
+    if user is not None and not EXT_ID.fullmatch(user):
+        raise invalid("userExtId must match [A-Za-z0-9._@+-]{1,255}.")
+    return client, user
+
+
+def idempotency_key(request: web.Request) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not _IDEMPOTENCY_KEY.fullmatch(key):
+        raise invalid("Idempotency-Key must be 1..255 visible ASCII characters.")
+    return key
+
+
+@dataclass(frozen=True)
+class Field:
+    kind: type
+    pattern: re.Pattern[str] | None = None
+    max_length: int | None = None
+    choices: frozenset[str] | None = None
+    required: bool = False
+
+
+STATE_NAMES = frozenset(s.value for s in CredentialState)
+
+
+async def json_body(request: web.Request, fields: dict[str, Field]) -> dict[str, Any]:
+    """The body as a dict of declared, type-checked fields; unknown fields are refused."""
+    raw = await request.read()
+    if not raw.strip():
+        document: Any = {}
+    else:
+        content_type = request.headers.get("Content-Type")
+        if content_type is not None and not (
+            request.content_type in _JSON_TYPES or request.content_type.endswith("+json")
+        ):
+            raise ApiError("errors.unsupportedMediaType", "The body must be JSON.")
+        try:
+            document = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise invalid("The body is not valid JSON.") from None
+    if not isinstance(document, dict):
+        raise invalid("The body must be a JSON object.")
+    unknown = sorted(set(document) - set(fields))
+    if unknown:
+        raise invalid(f"Unknown field(s): {', '.join(unknown)}.")
+    values: dict[str, Any] = {}
+    for name, spec in fields.items():
+        value = document.get(name)
+        if value is None:
+            if spec.required:
+                raise invalid(f"Field {name} is required.")
+            continue
+        values[name] = _check(name, value, spec)
+    return values
+
+
+def _check(name: str, value: Any, spec: Field) -> Any:
+    if spec.kind is int:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31:
+            raise invalid(f"Field {name} must be a non-negative 32-bit integer.")
+        return value
+    if not isinstance(value, str):
+        raise invalid(f"Field {name} must be a string.")
+    if spec.max_length is not None and len(value) > spec.max_length:
+        raise invalid(f"Field {name} must be at most {spec.max_length} characters.")
+    if spec.pattern is not None and not spec.pattern.fullmatch(value):
+        raise invalid(f"Field {name} has an invalid format.")
+    if spec.choices is not None and value not in spec.choices:
+        raise invalid(f"Field {name} must be one of: {', '.join(sorted(spec.choices))}.")
+    return value
+
+
+USER_FIELDS = {
+    "extId": Field(str, EXT_ID, required=True),
+    "loginId": Field(str, EXT_ID),
+    "email": Field(str, EMAIL, max_length=254),
+    "mobile": Field(str, MOBILE),
+    "language": Field(str, LANGUAGE),
+}
+CREATE_CREDENTIAL_FIELDS = {
+    "extId": Field(str, EXT_ID),
+    "policyExtId": Field(str, EXT_ID),
+    "stateName": Field(str, choices=STATE_NAMES),
+}
+PATCH_CREDENTIAL_FIELDS = {
+    "version": Field(int, required=True),
+    "stateName": Field(str, choices=STATE_NAMES),
+    "policyExtId": Field(str, EXT_ID),
+    "modificationComment": Field(str, max_length=COMMENT_MAX),
+}
+VERIFY_FIELDS = {"password": Field(str, max_length=PASSWORD_MAX, required=True)}

@@ -1,0 +1,35 @@
+"""Prometheus metrics of the API process (one registry per process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+class ApiMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.requests = Counter(
+            "tempstrong_http_requests_total",
+            "HTTP requests by route and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "tempstrong_http_request_duration_seconds",
+            "HTTP request latency by route",
+            ["method", "route"],
+            buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.resets = Counter(
+            "tempstrong_resets_total",
+            "Reset commands by outcome (error code or ok/replayed)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.verifications = Counter(
+            "tempstrong_verifications_total",
+            "Verification commands by outcome",
+            ["outcome"],
+            registry=self.registry,
+        )

@@ -1,0 +1,69 @@
+"""The eventsourcing Application (event store) and its configuration for PostgreSQL or SQLite."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+from urllib.parse import unquote, urlsplit
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+
+from .domain.credential import TempStrongPassword
+from .domain.user import User
+
+APPLICATION_NAME = "tempstrong"
+SNAPSHOT_INTERVAL = 100
+POOL_SIZE = 8
+MAX_OVERFLOW = 8
+
+
+class EventStoreApp(Application[UUID]):
+    """One event store (table `tempstrong_events`) for users, credentials, idempotency records."""
+
+    name = APPLICATION_NAME
+    snapshotting_intervals: ClassVar = {
+        TempStrongPassword: SNAPSHOT_INTERVAL,
+        User: SNAPSHOT_INTERVAL,
+    }
+
+    def get_or_none(self, aggregate_id: UUID) -> Aggregate | None:
+        try:
+            aggregate: Aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        return aggregate
+
+
+def postgres_env(database_url: str, *, create_table: bool) -> dict[str, str]:
+    parts = urlsplit(database_url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError("TEMPSTRONG_DATABASE_URL must be a postgresql:// URL")
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
+        "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_USER": unquote(parts.username or "postgres"),
+        "POSTGRES_PASSWORD": unquote(parts.password or ""),
+        "POSTGRES_CONNECT_TIMEOUT": "5",
+        "POSTGRES_PRE_PING": "y",
+        "POSTGRES_LOCK_TIMEOUT": "5",
+        "POSTGRES_POOL_SIZE": str(POOL_SIZE),
+        "POSTGRES_MAX_OVERFLOW": str(MAX_OVERFLOW),
+        "POSTGRES_MAX_WAITING": "0",
+        "CREATE_TABLE": "y" if create_table else "n",
+    }
+
+
+def sqlite_env(path: str) -> dict[str, str]:
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": path,
+        "SQLITE_LOCK_TIMEOUT": "5",
+        "CREATE_TABLE": "y",
+    }
+
+
+def executor_size() -> int:
+    return POOL_SIZE + MAX_OVERFLOW

@@ -1,0 +1,109 @@
+"""Shared fixtures: keys, a fresh PostgreSQL database, and the API served over loopback HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from aiohttp import ClientSession
+from aiohttp.test_utils import TestServer
+
+from service.bootstrap import build_service, build_verifier, postgres_readiness
+from service.config import Settings, load_policy_file
+from service.devkeys import make_dev_keys
+from service.http.app import create_app
+from service.http.context import ApiContext
+from service.persistence import EventStoreApp, postgres_env
+from tests.support.clock import SettableClock
+from tests.support.database import create_database, drop_database, url_for
+from tests.support.keys import AUDIENCE, ISSUER, TokenFactory, new_key
+from tests.support.policies import POLICY_FILE
+
+HASH_KEY = b"test-hash-key-0123456789abcdef"
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("tempstrong")
+
+
+@pytest.fixture(scope="session")
+def tokens(workdir: Path) -> TokenFactory:
+    factory = TokenFactory(workdir / "jwks.json")
+    factory.publish(new_key("ed-1", "EdDSA"), new_key("rsa-1", "RS256"), new_key("ec-1", "ES256"))
+    return factory
+
+
+@pytest.fixture(scope="session")
+def delivery_keys(workdir: Path):  # type: ignore[no-untyped-def]
+    return make_dev_keys(workdir / "delivery")
+
+
+@pytest.fixture(scope="session")
+def policy_path(workdir: Path) -> Path:
+    path = workdir / "policies.yaml"
+    path.write_text(POLICY_FILE)
+    return path
+
+
+@pytest.fixture(scope="session")
+async def database_url() -> AsyncIterator[str]:
+    name = await create_database()
+    yield url_for(name)
+    await drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def settings(tokens: TokenFactory, delivery_keys, policy_path: Path, database_url: str) -> Settings:  # type: ignore[no-untyped-def]
+    return Settings(
+        database_url=database_url,
+        jwks=str(tokens.jwks_path),
+        jwt_issuer=ISSUER,
+        jwt_audience=AUDIENCE,
+        policy_file=str(policy_path),
+        hash_key=HASH_KEY,
+        delivery_public_key=delivery_keys.delivery_public_key,
+    )
+
+
+@pytest.fixture(scope="session")
+def clock() -> SettableClock:
+    return SettableClock()
+
+
+@pytest.fixture(scope="session")
+def store(database_url: str) -> Iterator[EventStoreApp]:
+    app = EventStoreApp(env=postgres_env(database_url, create_table=True))
+    yield app
+    app.close()
+
+
+@dataclass
+class Api:
+    session: ClientSession
+    base: str
+    context: ApiContext
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+
+@pytest.fixture(scope="session")
+async def api(settings: Settings, store: EventStoreApp, clock: SettableClock) -> AsyncIterator[Api]:
+    assert settings.policy_file and settings.database_url
+    catalog = load_policy_file(settings.policy_file, settings.hash_key)
+    context = ApiContext(
+        service=build_service(settings, store, catalog, clock),
+        verifier=build_verifier(settings),
+        executor=ThreadPoolExecutor(16),
+        is_ready=postgres_readiness(settings.database_url),
+    )
+    server = TestServer(create_app(context), host="127.0.0.1")
+    await server.start_server()
+    async with ClientSession() as session:
+        yield Api(session, str(server.make_url("")).rstrip("/"), context)
+    await server.close()
+    context.executor.shutdown()

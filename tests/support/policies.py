@@ -1,0 +1,48 @@
+"""The policy file the integration tests run with."""
+
+POLICY_FILE = """\
+clients:
+  acme:
+    defaultPolicy: tsp-default
+  other:
+    defaultPolicy: tsp-default
+  plain:
+policies:
+  tsp-default:
+    type: TempStrongPasswordPolicy
+    sendingMethod: Email
+    ticketLen0: 30
+    ticketLen1: 8
+    maxResetCount: 5
+  tsp-hmac:
+    type: TempStrongPasswordPolicy
+    hashAlgorithm: HMAC-SHA256
+    sendingMethod: Email
+  tsp-hidden-sms:
+    type: TempStrongPasswordPolicy
+    sendingMethod: SMS
+    plainValueExposedToCaller: false
+  tsp-none:
+    type: TempStrongPasswordPolicy
+    sendingMethod: None
+  tsp-two-resets:
+    type: TempStrongPasswordPolicy
+    maxResetCount: 2
+  tsp-strict:
+    type: TempStrongPasswordPolicy
+    maxCredFailureCount: 5
+    tmpLockingThreshold: 2
+    tmpLockingDuration: 60000
+    tmpLockingMode: strict
+  tsp-threshold:
+    type: TempStrongPasswordPolicy
+    maxCredFailureCount: 5
+    tmpLockingThreshold: 2
+    tmpLockingDuration: 60000
+    tmpLockingMode: threshold
+  tsp-short-life:
+    type: TempStrongPasswordPolicy
+    credentialLifetime: 1000
+  pw-policy:
+    type: PasswordPolicy
+"""

@@ -1,0 +1,153 @@
+"""Policy parameters (nevisIDM names, defaults) and the policy file's error messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service.config import ConfigError, Settings, load_policy_file
+from service.domain.errors import NotFound, UnknownPolicy
+from service.domain.policy import (
+    HashAlgorithm,
+    LockingMode,
+    PolicyError,
+    SendingMethod,
+    TempStrongPasswordPolicy,
+    parse_policy,
+)
+
+
+def test_defaults_follow_nevisidm():
+    policy = TempStrongPasswordPolicy()
+    assert policy.credential_lifetime_ms == 432_000_000
+    assert policy.hash_algorithm is HashAlgorithm.SSHA256
+    assert policy.sending_method is SendingMethod.EMAIL
+    assert (policy.ticket_len0, policy.ticket_len1) == (30, 8)
+    assert policy.plain_value_exposed_to_caller is True
+    assert (policy.max_reset_count, policy.max_cred_failure_count) == (5, 3)
+    assert (policy.tmp_locking_threshold, policy.tmp_locking_duration_ms) == (2, 60_000)
+    assert policy.tmp_locking_mode is LockingMode.STRICT
+    assert len(policy.ticket_character_set) == 62
+
+
+def test_parse_reads_nevisidm_names():
+    policy = parse_policy(
+        "p",
+        {
+            "type": "TempStrongPasswordPolicy",
+            "ticketLen1": 6,
+            "sendingMethod": "SMS",
+            "tmpLockingMode": "threshold",
+        },
+    )
+    assert policy.ticket_len1 == 6 and policy.sending_method is SendingMethod.SMS
+    assert policy.tmp_locking_mode is LockingMode.THRESHOLD
+
+
+@pytest.mark.parametrize(
+    ("parameters", "key"),
+    [
+        ({"ticketLen0": 0}, "ticketLen0"),
+        ({"ticketLen0": "30"}, "ticketLen0"),
+        ({"ticketLen0": True}, "ticketLen0"),
+        ({"sendingMethod": "Fax"}, "sendingMethod"),
+        ({"ticketCharacterSet": "aa"}, "ticketCharacterSet"),
+        ({"ticketCharacterSet": "a b"}, "ticketCharacterSet"),
+        ({"plainValueExposedToCaller": "yes"}, "plainValueExposedToCaller"),
+        ({"bogus": 1}, "bogus"),
+        (
+            {"sendingMethod": "None", "plainValueExposedToCaller": False},
+            "plainValueExposedToCaller",
+        ),
+    ],
+)
+def test_invalid_parameters_name_their_key(parameters, key):
+    with pytest.raises(PolicyError) as error:
+        parse_policy("p", parameters)
+    assert error.value.key == key
+
+
+def _file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "policies.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_catalog_resolves_clients_and_policies(tmp_path):
+    catalog = load_policy_file(
+        _file(
+            tmp_path,
+            """
+clients:
+  acme: {defaultPolicy: p1}
+  bare:
+policies:
+  p1: {type: TempStrongPasswordPolicy, ticketLen0: 10}
+  default: {type: TempStrongPasswordPolicy, ticketLen0: 12}
+  pw: {type: PasswordPolicy}
+""",
+        )
+    )
+    assert catalog.default_policy("acme").ticket_len0 == 10
+    assert catalog.default_policy("bare").ticket_len0 == 12
+    with pytest.raises(NotFound):
+        catalog.default_policy("nobody")
+    with pytest.raises(UnknownPolicy, match="not a TempStrongPasswordPolicy"):
+        catalog.named_policy("pw")
+    with pytest.raises(UnknownPolicy):
+        catalog.named_policy("missing")
+
+
+def test_client_without_default_and_no_default_policy_gets_builtins(tmp_path):
+    catalog = load_policy_file(_file(tmp_path, "clients:\n  bare:\npolicies: {}\n"))
+    assert catalog.default_policy("bare") == TempStrongPasswordPolicy()
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("clients: {acme: {defaultPolicy: nope}}\npolicies: {}\n", "clients.acme.defaultPolicy"),
+        (
+            "clients: {acme: }\npolicies: {p: {type: TempStrongPasswordPolicy, ticketLen1: -1}}\n",
+            "policies.p.ticketLen1",
+        ),
+        ("clients: {'a b': }\n", "clients.a b"),
+        ("clients: {}\n", "clients"),
+        ("clients: [\n", "not valid YAML"),
+        (
+            "clients: {acme: }\n"
+            "policies: {h: {type: TempStrongPasswordPolicy, hashAlgorithm: HMAC-SHA256}}\n",
+            "TEMPSTRONG_HASH_KEY",
+        ),
+    ],
+)
+def test_invalid_file_names_file_key_and_problem(tmp_path, text, fragment):
+    path = _file(tmp_path, text)
+    with pytest.raises(ConfigError) as error:
+        load_policy_file(path)
+    assert str(path) in str(error.value) and fragment in str(error.value)
+
+
+def test_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_policy_file(tmp_path / "absent.yaml")
+
+
+def test_settings_require_names_what_is_missing():
+    settings = Settings.from_env({"TEMPSTRONG_DATABASE_URL": "postgresql://x/y"})
+    with pytest.raises(ConfigError) as error:
+        settings.require("api", "database_url", "jwks", "policy_file")
+    assert "TEMPSTRONG_JWKS" in str(error.value) and "TEMPSTRONG_POLICY_FILE" in str(error.value)
+    assert "TEMPSTRONG_DATABASE_URL" not in str(error.value)
+
+
+def test_settings_refuse_a_non_postgres_url():
+    settings = Settings.from_env({"TEMPSTRONG_DATABASE_URL": "sqlite:///x"})
+    with pytest.raises(ConfigError, match="postgresql://"):
+        settings.require("api", "database_url")
+
+
+def test_settings_refuse_a_bad_port():
+    with pytest.raises(ConfigError, match="TEMPSTRONG_HTTP_PORT"):
+        Settings.from_env({"TEMPSTRONG_HTTP_PORT": "http"})
