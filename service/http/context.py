@@ -15,6 +15,8 @@ from ..application import CredentialService
 from ..auth import TokenVerifier
 from ..metrics import ApiMetrics
 
+REQUEST_DEADLINE_SECONDS = 10.0
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -27,11 +29,17 @@ class ApiContext:
     is_ready: Callable[[], Awaitable[bool]]
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
     in_flight: set[str] = field(default_factory=set)
+    deadline_seconds: float = REQUEST_DEADLINE_SECONDS
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Runs a synchronous service call on the bounded pool (the library is not asyncio)."""
+        """Runs a synchronous service call on the bounded pool (the library is not asyncio).
+
+        The library retries a lost database connection ten times inside each call; the deadline
+        turns a long outage into a 503 (TimeoutError) instead of a hanging request.
+        """
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
+        call = loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
+        return await asyncio.wait_for(call, self.deadline_seconds)
 
 
 CONTEXT = web.AppKey("tempstrong_context", ApiContext)

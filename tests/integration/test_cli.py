@@ -1,0 +1,177 @@
+"""The console script as real processes: dev mode, api, migrate, keys, token."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+
+import aiohttp
+import asyncpg
+import jwt
+import pytest
+
+from tests.support.database import create_database, drop_database, url_for
+from tests.support.http import BASE
+from tests.support.policies import POLICY_FILE
+from tests.support.process import free_port, run, start, wait_http
+
+
+def _stop(process: subprocess.Popen[str]) -> int:
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+async def test_dev_mode_from_a_clean_directory_answers_a_reset(tmp_path):
+    port = free_port()
+    process = start(["dev", "--port", str(port)], {}, tmp_path)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", process)
+        assert process.stdout is not None
+        banner = ""
+        while "export TOKEN=" not in banner:
+            banner += process.stdout.readline()
+        token = re.search(r"export TOKEN=(\S+)", banner).group(1)  # type: ignore[union-attr]
+        base = f"http://127.0.0.1:{port}{BASE}/client-123"
+        headers = {"X-Token": token}
+        async with aiohttp.ClientSession(headers=headers) as session:
+            async with session.post(
+                f"{base}/users", json={"extId": "u1", "email": "u1@example.com"}
+            ) as r:
+                assert r.status == 201
+            async with session.post(f"{base}/users/u1/tempstrong-password") as r:
+                assert r.status == 201
+            async with session.post(f"{base}/users/u1/tempstrong-password/reset") as r:
+                assert r.status == 200
+                body = await r.json()
+        assert body["resetCount"] == 1 and len(body["tempStrongPassword"]) == 30
+        assert (tmp_path / "var" / "tempstrong.sqlite").exists()
+    finally:
+        assert _stop(process) == 0
+
+
+def test_api_refuses_to_start_without_its_settings(tmp_path):
+    env = {k: "" for k in ("TEMPSTRONG_DATABASE_URL", "TEMPSTRONG_JWKS", "TEMPSTRONG_POLICY_FILE")}
+    result = run(["api"], env, tmp_path)
+    assert result.returncode == 2
+    for name in ("TEMPSTRONG_DATABASE_URL", "TEMPSTRONG_JWKS", "TEMPSTRONG_POLICY_FILE"):
+        assert name in result.stderr
+
+
+def test_api_refuses_an_invalid_policy_file(tmp_path):
+    (tmp_path / "p.yaml").write_text("clients: {acme: {defaultPolicy: missing}}\n")
+    env = {
+        "TEMPSTRONG_DATABASE_URL": "postgresql://postgres@127.0.0.1/postgres",
+        "TEMPSTRONG_JWKS": str(tmp_path / "jwks.json"),
+        "TEMPSTRONG_JWT_ISSUER": "i",
+        "TEMPSTRONG_JWT_AUDIENCE": "a",
+        "TEMPSTRONG_POLICY_FILE": str(tmp_path / "p.yaml"),
+        "TEMPSTRONG_DELIVERY_PUBLIC_KEY": "x",
+    }
+    result = run(["api"], env, tmp_path)
+    assert result.returncode == 2
+    assert (
+        str(tmp_path / "p.yaml") in result.stderr and "clients.acme.defaultPolicy" in result.stderr
+    )
+
+
+def test_keys_and_token(tmp_path):
+    result = run(["keys", "--out", "k"], {}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    jwks = json.loads((tmp_path / "k" / "jwks.json").read_text())
+    assert oct((tmp_path / "k" / "jwt-signing-key.pem").stat().st_mode)[-3:] == "600"
+    result = run(
+        [
+            "token",
+            "--keys",
+            "k",
+            "--permissions",
+            "AccessControl.CredentialView",
+            "--client",
+            "acme",
+        ],
+        {},
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip()
+    key = jwt.PyJWK(jwks["keys"][0])
+    claims = jwt.decode(token, key.key, algorithms=["EdDSA"], audience="tempstrong")
+    assert claims["permissions"] == ["AccessControl.CredentialView"] and claims["clients"] == [
+        "acme"
+    ]
+    result = run(
+        ["token", "--keys", "k", "--self-admin", "--sub", "u1", "--client", "acme"], {}, tmp_path
+    )
+    claims = jwt.decode(result.stdout.strip(), key.key, algorithms=["EdDSA"], audience="tempstrong")
+    assert claims["roles"] == ["SelfAdmin"] and claims["client"] == "acme" and claims["sub"] == "u1"
+
+
+@pytest.fixture
+async def fresh_database():
+    name = await create_database("tempstrong_cli")
+    yield url_for(name)
+    await drop_database(name)
+
+
+async def test_migrate_then_api_serves_a_reset_and_stops_cleanly(tmp_path, fresh_database):
+    env = {"TEMPSTRONG_DATABASE_URL": fresh_database}
+    for _ in range(2):  # safe to run again
+        result = run(["migrate"], env, tmp_path)
+        assert result.returncode == 0, result.stderr
+    connection = await asyncpg.connect(fresh_database)
+    try:
+        tables = {r["tablename"] for r in await connection.fetch("SELECT tablename FROM pg_tables")}
+    finally:
+        await connection.close()
+    assert {"tempstrong_events", "tempstrong_snapshots"} <= tables
+
+    assert run(["keys", "--out", "k"], {}, tmp_path).returncode == 0
+    (tmp_path / "policies.yaml").write_text(POLICY_FILE)
+    port = free_port()
+    env.update(
+        TEMPSTRONG_JWKS=str(tmp_path / "k" / "jwks.json"),
+        TEMPSTRONG_JWT_ISSUER="tempstrong-dev",
+        TEMPSTRONG_JWT_AUDIENCE="tempstrong",
+        TEMPSTRONG_POLICY_FILE=str(tmp_path / "policies.yaml"),
+        TEMPSTRONG_DELIVERY_PUBLIC_KEY=(tmp_path / "k" / "delivery-public.key").read_text().strip(),
+        TEMPSTRONG_HTTP_PORT=str(port),
+        TEMPSTRONG_HASH_KEY=(tmp_path / "k" / "hash.key").read_text().strip(),
+    )
+    process = start(["api"], env, tmp_path)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/readyz", process)
+        token = run(
+            [
+                "token",
+                "--keys",
+                "k",
+                "--client",
+                "acme",
+                "--permissions",
+                "AccessControl.UserCreate",
+                "AccessControl.CredentialCreate",
+                "AccessControl.CredentialView",
+                "AccessControl.CredentialModify",
+            ],
+            {},
+            tmp_path,
+        ).stdout.strip()
+        base = f"http://127.0.0.1:{port}{BASE}/acme"
+        async with aiohttp.ClientSession(headers={"X-Token": token}) as session:
+            async with session.post(f"{base}/users", json={"extId": "u1", "email": "a@b.ch"}) as r:
+                assert r.status == 201
+            async with session.post(f"{base}/users/u1/tempstrong-password") as r:
+                assert r.status == 201
+            async with session.post(f"{base}/users/u1/tempstrong-password/reset") as r:
+                assert r.status == 200
+    finally:
+        assert _stop(process) == 0
+    assert process.stderr is not None
+    for line in process.stderr.read().splitlines():
+        json.loads(line)  # every log line is JSON

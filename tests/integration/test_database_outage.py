@@ -1,0 +1,89 @@
+"""Database unreachable: 503 errors.unavailable (never 500, never a hang); recovery by itself."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit, urlunsplit
+
+from aiohttp import ClientSession, ClientTimeout
+from aiohttp.test_utils import TestServer
+
+from service.bootstrap import build_service, build_verifier, postgres_readiness
+from service.config import load_policy_file
+from service.http.app import create_app
+from service.http.context import ApiContext
+from service.persistence import EventStoreApp, postgres_env
+from tests.support.http import BASE, credential_path
+from tests.support.proxy import TcpProxy
+
+
+def _via(database_url: str, port: int) -> str:
+    parts = urlsplit(database_url)
+    return urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{port}"))
+
+
+async def test_outage_answers_503_and_the_api_recovers(settings, tokens, database_url, store):
+    parts = urlsplit(database_url)
+    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    await proxy.start()
+    url = _via(database_url, proxy.port)
+    # built off the loop: the constructor connects, and the proxy runs on this loop
+    store = await asyncio.to_thread(EventStoreApp, env=postgres_env(url, create_table=False))
+    context = ApiContext(
+        service=build_service(
+            settings, store, load_policy_file(settings.policy_file, settings.hash_key)
+        ),
+        verifier=build_verifier(settings),
+        executor=ThreadPoolExecutor(8),
+        is_ready=postgres_readiness(url),
+    )
+    server = TestServer(create_app(context), host="127.0.0.1")
+    await server.start_server()
+    headers = {"X-Token": tokens.admin()}
+    user = f"outage-{int(time.time() * 1000)}"
+    try:
+        async with ClientSession(headers=headers, timeout=ClientTimeout(total=30)) as session:
+            base = str(server.make_url("")).rstrip("/")
+
+            async def reset() -> int:
+                async with session.post(base + credential_path("acme", user) + "/reset") as r:
+                    if r.status >= 400:
+                        body = await r.json()
+                        assert "errors" in body
+                    return r.status
+
+            async with session.post(
+                f"{base}{BASE}/acme/users", json={"extId": user, "email": "o@example.com"}
+            ) as r:
+                assert r.status == 201
+            async with session.post(base + credential_path("acme", user)) as r:
+                assert r.status == 201
+            assert await reset() == 200
+
+            await proxy.cut()
+            started = time.monotonic()
+            statuses = await asyncio.gather(*(reset() for _ in range(4)))
+            assert set(statuses) == {503}, statuses
+            assert time.monotonic() - started < 20
+            async with session.get(base + "/readyz") as r:
+                assert r.status == 503
+            async with session.get(base + "/healthz") as r:
+                assert r.status == 200
+
+            await proxy.start()  # the database is back, same address
+            deadline = time.monotonic() + 20
+            while (status := await reset()) != 200 and time.monotonic() < deadline:
+                await asyncio.sleep(0.5)
+            assert status == 200
+            # a 503 never commits later: only the two successful resets are in the history
+            async with session.get(base + credential_path("acme", user)) as r:
+                assert (await r.json())["resetCount"] == 2
+            async with session.get(base + "/readyz") as r:
+                assert r.status == 200
+    finally:
+        await server.close()
+        await proxy.cut()
+        context.executor.shutdown(wait=False)
+        await asyncio.to_thread(store.close)
