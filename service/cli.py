@@ -98,6 +98,13 @@ def _migrate() -> int:
     store = EventStoreApp(env=postgres_env(settings.database_url, create_table=True))
     store.close()
     print("tempstrong migrate: event store schema is in place")
+    if settings.amqp_url is not None:
+        import asyncio
+
+        from .messaging.topology import declare_topology_at
+
+        asyncio.run(declare_topology_at(settings.amqp_url))
+        print("tempstrong migrate: AMQP topology is declared")
     return 0
 
 

@@ -20,6 +20,7 @@ from .errors import (
     MaxResetCountReached,
     ValidationFailed,
 )
+from .fields import EnumAttribute, OptionalEnumAttribute
 from .ids import NAMESPACE_TEMPSTRONG
 from .policy import LockingMode, TempStrongPasswordPolicy
 from .states import LOCKED_STATES, USABLE_STATES, CredentialState, StateChangeReason
@@ -33,6 +34,11 @@ SECRET_EVENT_ATTRIBUTES = frozenset({"password_hash", "delivery"})
 class TempStrongPassword(Aggregate):
     class Event(Aggregate.Event):
         class_version = 1
+
+    state = EnumAttribute(CredentialState)
+    state_change_reason = OptionalEnumAttribute(StateChangeReason)
+    state_before_lock = OptionalEnumAttribute(CredentialState)
+    reason_before_lock = OptionalEnumAttribute(StateChangeReason)
 
     @staticmethod
     def create_id(client_ext_id: str, ext_id: str) -> UUID:
@@ -85,7 +91,7 @@ class TempStrongPassword(Aggregate):
         self.ext_id = ext_id
         self.policy_ext_id = policy_ext_id
         self.state = CredentialState(state_name)
-        self.state_change_reason: StateChangeReason | None = StateChangeReason.INITIALIZED
+        self.state_change_reason = StateChangeReason.INITIALIZED
         self.state_change_detail: str | None = None
         self.password_hash = password_hash
         self.valid_until = valid_until
@@ -95,8 +101,8 @@ class TempStrongPassword(Aggregate):
         self.last_successful_login: datetime | None = None
         self.last_failed_login: datetime | None = None
         self.locked_until: datetime | None = None
-        self.state_before_lock: CredentialState | None = None
-        self.reason_before_lock: StateChangeReason | None = None
+        self.state_before_lock = None
+        self.reason_before_lock = None
         self.modification_comment: str | None = None
         self.created_by = actor
         self.modified_by = actor
