@@ -9,6 +9,8 @@ from datetime import datetime
 
 import asyncpg
 
+from projections.credentials_pg import PostgresCredentialsReader
+
 from .application import CredentialService, utc_now
 from .auth import JwksKeys, TokenVerifier
 from .config import ConfigError, Settings, load_policy_file
@@ -81,4 +83,5 @@ def production_api_context(settings: Settings) -> ApiContext:
         verifier=build_verifier(settings),
         executor=ThreadPoolExecutor(executor_size(), thread_name_prefix="eventstore"),
         is_ready=postgres_readiness(settings.database_url),
+        credential_pages=PostgresCredentialsReader(settings.database_url, store.mapper),
     )

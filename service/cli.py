@@ -25,7 +25,11 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--port", type=int, default=8080)
 
     sub.add_parser("api", help="the HTTP API (production; settings from TEMPSTRONG_*)")
-    sub.add_parser("migrate", help="create the database schema (safe to run again)")
+    sub.add_parser("projector", help="follow the event store into the read model")
+    sub.add_parser("publisher", help="publish credential events and envelopes to RabbitMQ")
+    sub.add_parser("migrate", help="create the database schema and AMQP topology (idempotent)")
+    rebuild = sub.add_parser("rebuild", help="replay a view from the start and swap it in")
+    rebuild.add_argument("view", choices=["credentials"])
 
     token = sub.add_parser("token", help="sign a token with the local dev key")
     token.add_argument("--permissions", nargs="*", default=[])
@@ -59,6 +63,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return main_dev(args.var_dir, args.host, args.port)
     if args.command == "api":
         return _run_api()
+    if args.command in ("projector", "publisher"):
+        return _run_follower_process(args.command)
+    if args.command == "rebuild":
+        return _rebuild(args.view)
     if args.command == "migrate":
         return _migrate()
     if args.command == "token":
@@ -89,7 +97,32 @@ def _run_api() -> int:
     return 0
 
 
+def _run_follower_process(command: str) -> int:
+    from projections.runners import run_projector, run_publisher
+
+    from .logs import configure_logging
+    from .processes import run_until_signalled
+
+    settings = Settings.from_env()
+    run = run_projector if command == "projector" else run_publisher
+    settings.require(command, "database_url", *(("amqp_url",) if command == "publisher" else ()))
+    configure_logging()
+    return run_until_signalled(lambda stop: run(settings, stop))
+
+
+def _rebuild(view: str) -> int:
+    import asyncio
+
+    from projections.runners import run_rebuild
+
+    replayed = asyncio.run(run_rebuild(Settings.from_env(), view))
+    print(f"tempstrong rebuild: {view} rebuilt from {replayed} events and swapped in")
+    return 0
+
+
 def _migrate() -> int:
+    import asyncio
+
     from .persistence import EventStoreApp, postgres_env
 
     settings = Settings.from_env()
@@ -97,15 +130,29 @@ def _migrate() -> int:
     assert settings.database_url
     store = EventStoreApp(env=postgres_env(settings.database_url, create_table=True))
     store.close()
-    print("tempstrong migrate: event store schema is in place")
+    asyncio.run(_migrate_read_side(settings.database_url))
+    print("tempstrong migrate: event store and read model schemas are in place")
     if settings.amqp_url is not None:
-        import asyncio
-
         from .messaging.topology import declare_topology_at
 
         asyncio.run(declare_topology_at(settings.amqp_url))
         print("tempstrong migrate: AMQP topology is declared")
     return 0
+
+
+async def _migrate_read_side(database_url: str) -> None:
+    import asyncpg
+
+    from projections.credentials_pg import ensure_schema
+    from projections.publisher import PostgresTracking
+
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as connection:
+            await ensure_schema(connection)
+        await PostgresTracking(pool).ensure()
+    finally:
+        await pool.close()
 
 
 def _token(args: argparse.Namespace) -> int:

@@ -9,6 +9,9 @@ from pathlib import Path
 
 from aiohttp import web
 
+from projections.credentials_sqlite import SqliteCredentialsView
+from projections.follower import Follower, FollowerMetrics, RecorderNotifications
+
 from .bootstrap import build_service, build_verifier
 from .config import Settings, load_policy_file
 from .devkeys import DEV_AUDIENCE, DEV_ISSUER, DevKeys, make_dev_keys
@@ -76,18 +79,31 @@ def dev_app(var_dir: Path) -> tuple[web.Application, DevKeys]:
     async def always_ready() -> bool:
         return True
 
+    view = SqliteCredentialsView(str(var_dir / "views.sqlite"), store.mapper)
     ctx = ApiContext(
         service=build_service(settings, store, catalog),
         verifier=build_verifier(settings),
         executor=ThreadPoolExecutor(4, thread_name_prefix="eventstore"),
         is_ready=always_ready,
+        credential_pages=view,
     )
     app = create_app(ctx)
+    registry = ctx.metrics.registry
+    followers = [Follower(RecorderNotifications(store.recorder), view, FollowerMetrics(registry))]
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+
+    async def start_followers(_: web.Application) -> None:
+        tasks.extend(asyncio.create_task(f.run(stop)) for f in followers)
 
     async def close(_: web.Application) -> None:
+        stop.set()
+        await asyncio.gather(*tasks)
         ctx.executor.shutdown(wait=True)
+        view.close()
         store.close()
 
+    app.on_startup.append(start_followers)
     app.on_cleanup.append(close)
     return app, keys
 
@@ -106,6 +122,7 @@ Try it:
        -d '{{"extId":"user-123","email":"user@example.com"}}'
   curl -s -X POST {base}/users/user-123/tempstrong-password -H "X-Token: $TOKEN"
   curl -s -X POST {base}/users/user-123/tempstrong-password/reset -H "X-Token: $TOKEN"
+  curl -s {base}/tempstrong-passwords -H "X-Token: $TOKEN"
 
 Listening on http://{host}:{port} (Ctrl-C to stop)
 """

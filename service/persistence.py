@@ -8,7 +8,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import ApplicationRecorder
+from eventsourcing.persistence import ApplicationRecorder, Mapper
 from psycopg_pool import ConnectionPool
 
 from .domain.credential import TempStrongPassword
@@ -46,6 +46,11 @@ class EventStoreApp(Application[UUID]):
         except AggregateNotFoundError:
             return None
         return aggregate
+
+
+def event_mapper() -> Mapper[UUID]:
+    """The mapper (transcoder, cipher, compressor) of the event store, without a database."""
+    return EventStoreApp(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}).mapper
 
 
 def postgres_env(database_url: str, *, create_table: bool) -> dict[str, str]:

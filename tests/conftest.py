@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
+from prometheus_client import CollectorRegistry
 
+from projections.credentials_pg import (
+    PostgresCredentialsReader,
+    PostgresCredentialsView,
+    ensure_schema,
+)
+from projections.follower import Follower, FollowerMetrics, PostgresNotifications
 from service.bootstrap import build_service, build_verifier, postgres_readiness
 from service.config import Settings, load_policy_file
 from service.devkeys import make_dev_keys
@@ -100,6 +109,7 @@ async def api(settings: Settings, store: EventStoreApp, clock: SettableClock) ->
         verifier=build_verifier(settings),
         executor=ThreadPoolExecutor(16),
         is_ready=postgres_readiness(settings.database_url),
+        credential_pages=PostgresCredentialsReader(settings.database_url, store.mapper),
     )
     server = TestServer(create_app(context), host="127.0.0.1")
     await server.start_server()
@@ -107,3 +117,37 @@ async def api(settings: Settings, store: EventStoreApp, clock: SettableClock) ->
         yield Api(session, str(server.make_url("")).rstrip("/"), context)
     await server.close()
     context.executor.shutdown()
+    assert context.credential_pages is not None
+    await context.credential_pages.close()  # type: ignore[attr-defined]
+
+
+@dataclass
+class RunningProjector:
+    follower: Follower
+    source: PostgresNotifications
+
+    async def caught_up(self, timeout: float = 15) -> None:
+        """Waits until the view has applied everything recorded so far."""
+        head = await self.source.head()
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.follower.position < head:
+            assert asyncio.get_running_loop().time() < deadline, "projector did not catch up"
+            await asyncio.sleep(0.02)
+
+
+@pytest.fixture(scope="session")
+async def projector(database_url: str, store: EventStoreApp) -> AsyncIterator[RunningProjector]:
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=3)
+    async with pool.acquire() as connection:
+        await ensure_schema(connection)
+    source = PostgresNotifications(database_url)
+    follower = Follower(
+        source, PostgresCredentialsView(pool, store.mapper), FollowerMetrics(CollectorRegistry())
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(follower.run(stop))
+    yield RunningProjector(follower, source)
+    stop.set()
+    await task
+    await source.close()
+    await pool.close()

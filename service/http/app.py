@@ -54,4 +54,5 @@ def create_app(ctx: ApiContext) -> web.Application:
     app.router.add_post(h.CREDENTIAL + "/reset", h.reset_credential)
     app.router.add_post(h.CREDENTIAL + "/verify", h.verify_credential)
     app.router.add_get(h.CREDENTIAL + "/events", h.credential_events)
+    app.router.add_get(h.CREDENTIAL_LIST, h.list_credentials)
     return app

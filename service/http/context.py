@@ -7,12 +7,14 @@ import functools
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import ParamSpec, TypeVar
+from datetime import datetime
+from typing import ParamSpec, Protocol, TypeVar
 
 from aiohttp import web
 
 from ..application import CredentialService
 from ..auth import TokenVerifier
+from ..domain.credential import TempStrongPassword
 from ..metrics import ApiMetrics
 
 REQUEST_DEADLINE_SECONDS = 10.0
@@ -21,12 +23,26 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
+class CredentialPages(Protocol):
+    """The read model behind the list endpoint (may lag the event store)."""
+
+    async def page(
+        self,
+        client: str,
+        state_name: str | None,
+        after_user: str | None,
+        limit: int,
+        now: datetime,
+    ) -> list[TempStrongPassword]: ...
+
+
 @dataclass
 class ApiContext:
     service: CredentialService
     verifier: TokenVerifier
     executor: ThreadPoolExecutor
     is_ready: Callable[[], Awaitable[bool]]
+    credential_pages: CredentialPages | None = None
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
     in_flight: set[str] = field(default_factory=set)
     deadline_seconds: float = REQUEST_DEADLINE_SECONDS

@@ -21,8 +21,10 @@ from .parsing import (
     PATCH_CREDENTIAL_FIELDS,
     USER_FIELDS,
     VERIFY_FIELDS,
+    encode_continuation,
     idempotency_key,
     json_body,
+    page_request,
     path_ids,
 )
 from .render import credential_body, event_item, user_body
@@ -31,6 +33,7 @@ BASE = "/nevisidm/api/core/v1"
 USERS = BASE + "/{clientExtId}/users"
 USER = USERS + "/{userExtId}"
 CREDENTIAL = USER + "/tempstrong-password"
+CREDENTIAL_LIST = BASE + "/{clientExtId}/tempstrong-passwords"
 
 _Command = Callable[[str | None], CredentialOutcome]
 
@@ -204,6 +207,25 @@ async def credential_events(request: web.Request) -> web.Response:
     ctx, caller = _caller(request, (P.CREDENTIAL_VIEW,))
     events = await ctx.run(ctx.service.credential_events, caller.client, str(caller.user))
     return web.json_response({"items": [event_item(e) for e in events]})
+
+
+async def list_credentials(request: web.Request) -> web.Response:
+    """Served from the read model (may lag); sorted by userExtId, keyset pagination."""
+    ctx, caller = _caller(request, (P.CREDENTIAL_VIEW,))
+    query = page_request(request)
+    ctx.service.catalog.default_policy(caller.client)  # unknown client -> 404
+    if ctx.credential_pages is None:
+        raise ApiError("errors.unavailable", "The read model is not configured.")
+    now = ctx.service.now()
+    credentials = await ctx.credential_pages.page(
+        caller.client, query.state_name, query.after_user, query.limit + 1, now
+    )
+    pagination: dict[str, object] = {"limit": query.limit}
+    if len(credentials) > query.limit:
+        credentials = credentials[: query.limit]
+        pagination["continuationToken"] = encode_continuation(credentials[-1].user_ext_id)
+    items = [_render(ctx, caller, credential, None) for credential in credentials]
+    return web.json_response({"items": items, "_pagination": pagination})
 
 
 # -- idempotency -----------------------------------------------------------------------------

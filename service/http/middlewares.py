@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 
+import asyncpg
 from aiohttp import web
 from eventsourcing.persistence import PersistenceError
 
@@ -20,7 +21,13 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 API_PREFIX = "/nevisidm/api/core/v1/"
 PRINCIPAL = web.RequestKey("principal", Principal)
 _REQUEST_ID_MAX = 128
-_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (PersistenceError, TimeoutError)
+_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    PersistenceError,
+    TimeoutError,
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
 
 log = logging.getLogger("tempstrong.http")
 

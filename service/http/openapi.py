@@ -201,6 +201,21 @@ def build_openapi() -> dict[str, Any]:
             "required": ["result"],
             "properties": {"result": {"type": "string", "enum": ["ok"]}},
         },
+        "CredentialPage": {
+            "type": "object",
+            "required": ["items", "_pagination"],
+            "properties": {
+                "items": {"type": "array", "items": _ref("TempStrongPassword")},
+                "_pagination": {
+                    "type": "object",
+                    "required": ["limit"],
+                    "properties": {
+                        "continuationToken": {"type": "string"},
+                        "limit": {"type": "integer"},
+                    },
+                },
+            },
+        },
         "EventList": {
             "type": "object",
             "required": ["items"],
@@ -318,6 +333,34 @@ def build_openapi() -> dict[str, Any]:
                 "The credential's events, oldest first, without secrets",
                 "AccessControl.CredentialView",
                 {"200": {"description": "Events", "content": _json(_ref("EventList"))}},
+            )
+        },
+        f"{BASE}/{{clientExtId}}/tempstrong-passwords": {
+            "get": _operation(
+                "List credentials from the read model, sorted by userExtId",
+                "AccessControl.CredentialView",
+                {"200": {"description": "A page", "content": _json(_ref("CredentialPage"))}},
+                params=("clientExtId",),
+                extra_params=(
+                    {
+                        "name": "stateName",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "enum": [s.value for s in CredentialState]},
+                    },
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                    },
+                    {
+                        "name": "continuationToken",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string"},
+                    },
+                ),
             )
         },
         "/healthz": {"get": _system("The process is alive")},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from dataclasses import dataclass
@@ -124,3 +125,47 @@ PATCH_CREDENTIAL_FIELDS = {
     "modificationComment": Field(str, max_length=COMMENT_MAX),
 }
 VERIFY_FIELDS = {"password": Field(str, max_length=PASSWORD_MAX, required=True)}
+
+
+DEFAULT_PAGE_LIMIT = 100
+MAX_PAGE_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    state_name: str | None
+    limit: int
+    after_user: str | None
+
+
+def page_request(request: web.Request) -> PageRequest:
+    query = request.query
+    unknown = sorted(set(query) - {"stateName", "limit", "continuationToken"})
+    if unknown:
+        raise invalid(f"Unknown query parameter(s): {', '.join(unknown)}.")
+    raw_limit = query.get("limit", str(DEFAULT_PAGE_LIMIT))
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_PAGE_LIMIT:
+        raise invalid(f"limit must be an integer from 1 to {MAX_PAGE_LIMIT}.")
+    state_name = query.get("stateName") or None
+    if state_name is not None and state_name not in STATE_NAMES:
+        raise invalid(f"stateName must be one of: {', '.join(sorted(STATE_NAMES))}.")
+    token = query.get("continuationToken")
+    after_user = decode_continuation(token) if token else None
+    return PageRequest(state_name, int(raw_limit), after_user)
+
+
+def encode_continuation(after_user: str) -> str:
+    raw = json.dumps({"v": 1, "after": after_user}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_continuation(token: str) -> str:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        document = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, UnicodeError):
+        raise invalid("continuationToken is not valid.") from None
+    after = document.get("after") if isinstance(document, dict) else None
+    if document.get("v") != 1 or not isinstance(after, str) or not EXT_ID.fullmatch(after):
+        raise invalid("continuationToken is not valid.")
+    return after

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import signal
@@ -49,7 +50,15 @@ async def test_dev_mode_from_a_clean_directory_answers_a_reset(tmp_path):
             async with session.post(f"{base}/users/u1/tempstrong-password/reset") as r:
                 assert r.status == 200
                 body = await r.json()
+            for _ in range(50):  # the in-process projector follows the SQLite store
+                async with session.get(f"{base}/tempstrong-passwords") as r:
+                    page = await r.json()
+                if page["items"] and page["items"][0]["resetCount"] == 1:
+                    break
+                await asyncio.sleep(0.1)
         assert body["resetCount"] == 1 and len(body["tempStrongPassword"]) == 30
+        assert [item["userExtId"] for item in page["items"]] == ["u1"]
+        assert page["items"][0]["resetCount"] == 1
         assert (tmp_path / "var" / "tempstrong.sqlite").exists()
     finally:
         assert _stop(process) == 0

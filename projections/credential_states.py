@@ -1,0 +1,81 @@
+"""Decode notifications and fold credential events onto credential states (reusing the domain).
+
+The view and the publisher both need "the credential after this event". The aggregate's own
+`@event` bodies compute it: folding the event with `event.mutate(previous)` keeps one source of
+truth for every rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import Mapper, Notification
+
+from service.domain.credential import TempStrongPassword
+
+CREDENTIAL_TOPIC_PREFIX = "service.domain.credential:TempStrongPassword."
+_SECRET_STATE = frozenset({"password_hash"})
+
+
+def is_credential_topic(topic: str) -> bool:
+    return topic.startswith(CREDENTIAL_TOPIC_PREFIX)
+
+
+def credential_events(
+    mapper: Mapper[UUID], batch: Sequence[Notification]
+) -> list[tuple[Notification, Any]]:
+    return [(n, mapper.to_domain_event(n)) for n in batch if is_credential_topic(n.topic)]
+
+
+def event_name(domain_event: DomainEventProtocol[UUID]) -> str:
+    return type(domain_event).__name__
+
+
+def fold(previous: TempStrongPassword | None, domain_event: Any) -> TempStrongPassword:
+    """The credential after `domain_event`, given the credential just before it."""
+    result: TempStrongPassword = domain_event.mutate(previous)
+    return result
+
+
+def state_of(credential: TempStrongPassword) -> dict[str, Any]:
+    """The aggregate's attributes without the hash, for storing in a view row."""
+    return {k: v for k, v in vars(credential).items() if k not in _SECRET_STATE}
+
+
+def credential_from_state(state: dict[str, Any]) -> TempStrongPassword:
+    credential: TempStrongPassword = object.__new__(TempStrongPassword)
+    credential.__dict__.update(state)
+    credential.__dict__.setdefault("password_hash", "")
+    return credential
+
+
+def timestamp_of(domain_event: Any) -> float:
+    moment: datetime = domain_event.timestamp
+    return moment.timestamp()
+
+
+class CredentialCache:
+    """Recent credential states by id, so the publisher rarely reloads from the event store."""
+
+    def __init__(self, load: Callable[[UUID, int], TempStrongPassword], size: int = 10_000) -> None:
+        self._load = load
+        self._size = size
+        self._items: dict[UUID, TempStrongPassword] = {}
+
+    def after(self, domain_event: Any) -> TempStrongPassword:
+        originator_id: UUID = domain_event.originator_id
+        version: int = domain_event.originator_version
+        previous = self._items.pop(originator_id, None)
+        if version == 1:
+            previous = None
+        elif previous is None or previous.version != version - 1:
+            previous = self._load(originator_id, version - 1)
+        credential = fold(previous, domain_event)
+        self._items[originator_id] = credential
+        if len(self._items) > self._size:
+            self._items.pop(next(iter(self._items)))
+        return credential

@@ -1,0 +1,82 @@
+"""The credentials read model: which rows a batch of events changes (pure; no I/O)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Transcoder
+
+from service.domain.credential import TempStrongPassword
+
+from .credential_states import credential_from_state, fold, state_of
+
+VIEW_NAME = "credentials"
+
+
+@dataclass(frozen=True)
+class CredentialRow:
+    credential_id: UUID
+    client_ext_id: str
+    user_ext_id: str
+    ext_id: str
+    policy_ext_id: str
+    state_name: str
+    state_before_lock: str | None
+    locked_until: datetime | None
+    reset_count: int
+    failed_login_count: int
+    version: int
+    last_modified: datetime
+    state: bytes
+
+    @classmethod
+    def of(cls, credential: TempStrongPassword, transcoder: Transcoder) -> CredentialRow:
+        return cls(
+            credential_id=credential.id,
+            client_ext_id=credential.client_ext_id,
+            user_ext_id=credential.user_ext_id,
+            ext_id=credential.ext_id,
+            policy_ext_id=credential.policy_ext_id,
+            state_name=credential.state.value,
+            state_before_lock=(
+                credential.state_before_lock.value if credential.state_before_lock else None
+            ),
+            locked_until=credential.locked_until,
+            reset_count=credential.reset_count,
+            failed_login_count=credential.failed_login_count,
+            version=credential.version,
+            last_modified=credential.modified_on,
+            state=transcoder.encode(state_of(credential)),
+        )
+
+    def values(self) -> tuple[Any, ...]:
+        return tuple(vars(self).values())
+
+
+COLUMNS = tuple(CredentialRow.__dataclass_fields__)
+
+
+def decode_credential(state: bytes, transcoder: Transcoder) -> TempStrongPassword:
+    return credential_from_state(transcoder.decode(state))
+
+
+def apply_events(
+    current: dict[UUID, TempStrongPassword | None], events: Sequence[Any]
+) -> dict[UUID, TempStrongPassword | None]:
+    """Folds events in order onto the current rows; None means the row goes away.
+
+    An event at or below a row's version was applied already and is skipped.
+    """
+    changed: dict[UUID, TempStrongPassword | None] = {}
+    for domain_event in events:
+        originator_id: UUID = domain_event.originator_id
+        previous = changed.get(originator_id, current.get(originator_id))
+        if previous is not None and domain_event.originator_version <= previous.version:
+            continue
+        credential = fold(previous, domain_event)
+        changed[originator_id] = None if credential.deleted else credential
+    return changed

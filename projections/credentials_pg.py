@@ -1,0 +1,222 @@
+"""The credentials view in PostgreSQL (asyncpg): rows and tracking position in one transaction."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+from eventsourcing.persistence import Mapper, Notification
+
+from service.domain.credential import TempStrongPassword
+
+from .credential_states import credential_events, timestamp_of
+from .credentials import COLUMNS, VIEW_NAME, CredentialRow, apply_events, decode_credential
+
+TRACKING_TABLE = "projection_tracking"
+
+
+def _ddl(table: str) -> list[str]:
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {table} (
+            credential_id uuid PRIMARY KEY,
+            client_ext_id text NOT NULL,
+            user_ext_id text NOT NULL,
+            ext_id text NOT NULL,
+            policy_ext_id text NOT NULL,
+            state_name text NOT NULL,
+            state_before_lock text,
+            locked_until timestamptz,
+            reset_count integer NOT NULL,
+            failed_login_count integer NOT NULL,
+            version integer NOT NULL,
+            last_modified timestamptz NOT NULL,
+            state bytea NOT NULL)""",
+        f"CREATE UNIQUE INDEX IF NOT EXISTS {table}_client_user ON {table} "
+        "(client_ext_id, user_ext_id)",
+        f"CREATE INDEX IF NOT EXISTS {table}_client_state ON {table} "
+        "(client_ext_id, state_name, user_ext_id)",
+        f"CREATE INDEX IF NOT EXISTS {table}_reset_count ON {table} (reset_count)",
+        f"CREATE INDEX IF NOT EXISTS {table}_version ON {table} (version)",
+        f"CREATE TABLE IF NOT EXISTS {TRACKING_TABLE} "
+        "(name text PRIMARY KEY, position bigint NOT NULL)",
+    ]
+
+
+async def ensure_schema(connection: asyncpg.Connection, table: str = VIEW_NAME) -> None:
+    async with connection.transaction():
+        # Two processes may start at once; the advisory lock keeps DDL from racing.
+        await connection.execute("SELECT pg_advisory_xact_lock(7453001)")
+        for statement in _ddl(table):
+            await connection.execute(statement)
+        await connection.execute(
+            f"INSERT INTO {TRACKING_TABLE} (name, position) VALUES ($1, 0) "  # noqa: S608
+            "ON CONFLICT (name) DO NOTHING",
+            table,
+        )
+
+
+class PostgresCredentialsView:
+    """A Sink for the follower: applies credential events to `table` and tracks the position."""
+
+    def __init__(self, pool: asyncpg.Pool, mapper: Mapper[UUID], table: str = VIEW_NAME) -> None:
+        self.name = table
+        self._pool = pool
+        self._mapper = mapper
+        self._table = table
+
+    async def position(self) -> int:
+        value = await self._pool.fetchval(
+            f"SELECT position FROM {TRACKING_TABLE} WHERE name = $1",  # noqa: S608
+            self._table,
+        )
+        return int(value or 0)
+
+    async def handle(self, batch: Sequence[Notification]) -> float | None:
+        async with self._pool.acquire() as connection, connection.transaction():
+            return await self.apply_in(connection, batch)
+
+    async def apply_in(
+        self, connection: asyncpg.Connection, batch: Sequence[Notification]
+    ) -> float | None:
+        """Applies `batch` inside the caller's transaction, after locking the tracking row."""
+        position = await connection.fetchval(
+            f"SELECT position FROM {TRACKING_TABLE} WHERE name = $1 FOR UPDATE",  # noqa: S608
+            self._table,
+        )
+        fresh = [n for n in batch if n.id > position]
+        if not fresh:
+            return None
+        events = [event for _, event in credential_events(self._mapper, fresh)]
+        ids = list({event.originator_id for event in events})
+        current = await self._load(connection, ids)
+        transcoder = self._mapper.transcoder
+        for credential_id, credential in apply_events(current, events).items():
+            if credential is None:
+                await connection.execute(
+                    f"DELETE FROM {self._table} WHERE credential_id = $1",  # noqa: S608
+                    credential_id,
+                )
+            else:
+                await self._upsert(connection, CredentialRow.of(credential, transcoder))
+        await connection.execute(
+            f"UPDATE {TRACKING_TABLE} SET position = $2 WHERE name = $1",  # noqa: S608
+            self._table,
+            fresh[-1].id,
+        )
+        return timestamp_of(events[-1]) if events else None
+
+    async def _load(
+        self, connection: asyncpg.Connection, ids: list[UUID]
+    ) -> dict[UUID, TempStrongPassword | None]:
+        if not ids:
+            return {}
+        rows = await connection.fetch(
+            f"SELECT credential_id, state FROM {self._table} "  # noqa: S608
+            "WHERE credential_id = ANY($1::uuid[])",
+            ids,
+        )
+        transcoder = self._mapper.transcoder
+        return {
+            UUID(bytes=r["credential_id"].bytes): decode_credential(bytes(r["state"]), transcoder)
+            for r in rows
+        }
+
+    async def _upsert(self, connection: asyncpg.Connection, row: CredentialRow) -> None:
+        placeholders = ", ".join(f"${i}" for i in range(1, len(COLUMNS) + 1))
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS[1:])
+        await connection.execute(
+            f"INSERT INTO {self._table} ({', '.join(COLUMNS)}) VALUES ({placeholders}) "  # noqa: S608
+            f"ON CONFLICT (credential_id) DO UPDATE SET {updates}",
+            *row.values(),
+        )
+
+
+class PostgresCredentialsReader:
+    """The list endpoint's query side: keyset pages sorted by userExtId (pool made on first use)."""
+
+    def __init__(self, database_url: str, mapper: Mapper[UUID]) -> None:
+        self._database_url = database_url
+        self._transcoder = mapper.transcoder
+        self._pool: asyncpg.Pool | None = None
+
+    async def page(
+        self,
+        client: str,
+        state_name: str | None,
+        after_user: str | None,
+        limit: int,
+        now: datetime,
+    ) -> list[TempStrongPassword]:
+        if self._pool is None:
+            self._pool = await asyncpg.create_pool(
+                self._database_url, min_size=1, max_size=4, timeout=5
+            )
+        rows = await self._pool.fetch(
+            f"SELECT state FROM {VIEW_NAME} "  # noqa: S608
+            "WHERE client_ext_id = $1 AND ($2::text IS NULL OR user_ext_id > $2) "
+            "AND ($3::text IS NULL OR (CASE WHEN state_name = 'tmp-locked' "
+            "AND locked_until <= $5 AND state_before_lock IS NOT NULL "
+            "THEN state_before_lock ELSE state_name END) = $3) "
+            "ORDER BY user_ext_id LIMIT $4",
+            client,
+            after_user,
+            state_name,
+            limit,
+            now,
+            timeout=5,
+        )
+        return [decode_credential(bytes(r["state"]), self._transcoder) for r in rows]
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+
+ReadAfter = Callable[[int, int], Awaitable[Sequence[Notification]]]
+
+
+async def rebuild(pool: asyncpg.Pool, mapper: Mapper[UUID], read_after: ReadAfter) -> int:
+    """Replays from position 0 into a fresh table, then swaps it in atomically.
+
+    The live projector keeps running: the swap locks the live tracking row (which every live
+    batch locks first), applies what the live view has that the new one lacks, renames, and
+    carries the position over. Returns the number of events replayed.
+    """
+    table = f"{VIEW_NAME}_rb_{secrets.token_hex(4)}"
+    async with pool.acquire() as connection:
+        await ensure_schema(connection, table)
+    fresh_view = PostgresCredentialsView(pool, mapper, table)
+    replayed = 0
+    position = 0
+    while True:
+        batch = await read_after(position, 2000)
+        if not batch:
+            break
+        await fresh_view.handle(batch)
+        replayed += len(batch)
+        position = batch[-1].id
+    async with pool.acquire() as connection, connection.transaction():
+        live = await connection.fetchval(
+            f"SELECT position FROM {TRACKING_TABLE} WHERE name = $1 FOR UPDATE",  # noqa: S608
+            VIEW_NAME,
+        )
+        while position < live:
+            batch = await read_after(position, 2000)
+            batch = [n for n in batch if n.id <= live]
+            if not batch:
+                break
+            await fresh_view.apply_in(connection, batch)
+            position = batch[-1].id
+        await connection.execute(f"DROP TABLE IF EXISTS {VIEW_NAME}")
+        await connection.execute(f"ALTER TABLE {table} RENAME TO {VIEW_NAME}")
+        await connection.execute(
+            f"UPDATE {TRACKING_TABLE} SET position = $2 WHERE name = $1",  # noqa: S608
+            VIEW_NAME,
+            max(position, live or 0),
+        )
+        await connection.execute(f"DELETE FROM {TRACKING_TABLE} WHERE name = $1", table)  # noqa: S608
+    return replayed

@@ -1,0 +1,138 @@
+"""The credentials view on SQLite for dev mode: the same fold, one file under ./var."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from uuid import UUID
+
+from eventsourcing.persistence import Mapper, Notification
+
+from service.domain.credential import TempStrongPassword
+
+from .credential_states import credential_events, timestamp_of
+from .credentials import COLUMNS, VIEW_NAME, CredentialRow, apply_events, decode_credential
+
+# The view's name is a constant, not input.
+_DDL = f"""
+CREATE TABLE IF NOT EXISTS {VIEW_NAME} (
+    credential_id TEXT PRIMARY KEY, client_ext_id TEXT NOT NULL, user_ext_id TEXT NOT NULL,
+    ext_id TEXT NOT NULL, policy_ext_id TEXT NOT NULL, state_name TEXT NOT NULL,
+    state_before_lock TEXT, locked_until TEXT, reset_count INTEGER NOT NULL,
+    failed_login_count INTEGER NOT NULL, version INTEGER NOT NULL, last_modified TEXT NOT NULL,
+    state BLOB NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS {VIEW_NAME}_client_user
+    ON {VIEW_NAME} (client_ext_id, user_ext_id);
+CREATE TABLE IF NOT EXISTS projection_tracking (name TEXT PRIMARY KEY, position INTEGER NOT NULL);
+INSERT OR IGNORE INTO projection_tracking (name, position) VALUES ('{VIEW_NAME}', 0);
+"""  # noqa: S608
+
+
+class SqliteCredentialsView:
+    """Sink and reader in one (dev mode has one process); calls run in a worker thread."""
+
+    name = VIEW_NAME
+
+    def __init__(self, path: str, mapper: Mapper[UUID]) -> None:
+        self._connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._connection.executescript(_DDL)
+        self._lock = threading.Lock()
+        self._mapper = mapper
+
+    async def position(self) -> int:
+        return await asyncio.to_thread(self._position)
+
+    def _position(self) -> int:
+        with self._lock:
+            row = self._connection.execute(
+                "SELECT position FROM projection_tracking WHERE name = ?", (VIEW_NAME,)
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    async def handle(self, batch: Sequence[Notification]) -> float | None:
+        return await asyncio.to_thread(self._handle, batch)
+
+    def _handle(self, batch: Sequence[Notification]) -> float | None:
+        transcoder = self._mapper.transcoder
+        with self._lock:
+            cursor = self._connection.cursor()
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                position = cursor.execute(
+                    "SELECT position FROM projection_tracking WHERE name = ?", (VIEW_NAME,)
+                ).fetchone()[0]
+                fresh = [n for n in batch if n.id > position]
+                events = [e for _, e in credential_events(self._mapper, fresh)]
+                current: dict[UUID, TempStrongPassword | None] = {}
+                for originator_id in {e.originator_id for e in events}:
+                    row = cursor.execute(
+                        f"SELECT state FROM {VIEW_NAME} WHERE credential_id = ?",  # noqa: S608
+                        (str(originator_id),),
+                    ).fetchone()
+                    if row:
+                        current[originator_id] = decode_credential(row[0], transcoder)
+                for credential_id, credential in apply_events(current, events).items():
+                    if credential is None:
+                        cursor.execute(
+                            f"DELETE FROM {VIEW_NAME} WHERE credential_id = ?",  # noqa: S608
+                            (str(credential_id),),
+                        )
+                        continue
+                    values = [
+                        _sqlite_value(v) for v in CredentialRow.of(credential, transcoder).values()
+                    ]
+                    cursor.execute(
+                        f"INSERT OR REPLACE INTO {VIEW_NAME} ({', '.join(COLUMNS)}) "  # noqa: S608
+                        f"VALUES ({', '.join('?' for _ in COLUMNS)})",
+                        values,
+                    )
+                if fresh:
+                    cursor.execute(
+                        "UPDATE projection_tracking SET position = ? WHERE name = ?",
+                        (fresh[-1].id, VIEW_NAME),
+                    )
+                cursor.execute("COMMIT")
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+        return timestamp_of(events[-1]) if events else None
+
+    async def page(
+        self,
+        client: str,
+        state_name: str | None,
+        after_user: str | None,
+        limit: int,
+        now: datetime,
+    ) -> list[TempStrongPassword]:
+        return await asyncio.to_thread(self._page, client, state_name, after_user, limit, now)
+
+    def _page(
+        self, client: str, state_name: str | None, after_user: str | None, limit: int, now: datetime
+    ) -> list[TempStrongPassword]:
+        with self._lock:
+            rows = self._connection.execute(
+                f"SELECT state FROM {VIEW_NAME} WHERE client_ext_id = ? "  # noqa: S608
+                "AND (? IS NULL OR user_ext_id > ?) "
+                "AND (? IS NULL OR (CASE WHEN state_name = 'tmp-locked' "
+                "AND locked_until <= ? AND state_before_lock IS NOT NULL "
+                "THEN state_before_lock ELSE state_name END) = ?) "
+                "ORDER BY user_ext_id LIMIT ?",
+                (client, after_user, after_user, state_name, _sqlite_value(now), state_name, limit),
+            ).fetchall()
+        transcoder = self._mapper.transcoder
+        return [decode_credential(row[0], transcoder) for row in rows]
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+def _sqlite_value(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    return value

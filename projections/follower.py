@@ -1,0 +1,250 @@
+"""Follow the event store's notification log from a tracked position, batch by batch."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from typing import Protocol
+from uuid import UUID
+
+import asyncpg
+from eventsourcing.persistence import ApplicationRecorder, Notification, PersistenceError
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from service.persistence import APPLICATION_NAME
+
+EVENTS_TABLE = f"{APPLICATION_NAME}_events"
+EVENTS_CHANNEL = EVENTS_TABLE  # the library NOTIFYs this channel on every insert
+BACKOFF_CAP_SECONDS = 5.0
+IDLE_WAIT_SECONDS = 1.0
+
+log = logging.getLogger("tempstrong.follower")
+_EXPECTED_OUTAGES = (OSError, asyncpg.PostgresError, PersistenceError, TimeoutError)
+
+
+class NotificationSource(Protocol):
+    async def read_after(self, position: int, limit: int) -> Sequence[Notification]: ...
+
+    async def wait_for_new(self, seconds: float) -> None: ...
+
+    async def head(self) -> int: ...
+
+    async def close(self) -> None: ...
+
+
+class Sink(Protocol):
+    """Applies a batch and records `batch[-1].id` as its position in one transaction.
+
+    `handle` returns the newest applied event's timestamp (epoch seconds), or None.
+    """
+
+    name: str
+
+    async def position(self) -> int: ...
+
+    async def handle(self, batch: Sequence[Notification]) -> float | None: ...
+
+
+class PostgresNotifications:
+    """Reads `tempstrong_events` with asyncpg and wakes up on the library's NOTIFY."""
+
+    def __init__(self, database_url: str) -> None:
+        self._database_url = database_url
+        self._pool: asyncpg.Pool | None = None
+        self._listener: asyncpg.Connection | None = None
+        self._new = asyncio.Event()
+
+    async def _ensure(self) -> asyncpg.Pool:
+        if self._listener is None or self._listener.is_closed():
+            self._listener = await asyncpg.connect(self._database_url, timeout=5)
+            await self._listener.add_listener(EVENTS_CHANNEL, self._notified)
+            self._new.set()  # anything may have happened while we were not listening
+        if self._pool is None:
+            self._pool = await asyncpg.create_pool(
+                self._database_url, min_size=1, max_size=2, timeout=5
+            )
+        return self._pool
+
+    def _notified(self, *_: object) -> None:
+        self._new.set()
+
+    async def read_after(self, position: int, limit: int) -> Sequence[Notification]:
+        pool = await self._ensure()
+        rows = await pool.fetch(
+            f"SELECT notification_id, originator_id, originator_version, topic, state "  # noqa: S608
+            f"FROM {EVENTS_TABLE} WHERE notification_id > $1 "
+            f"ORDER BY notification_id LIMIT $2",
+            position,
+            limit,
+        )
+        return [
+            Notification(
+                id=row["notification_id"],
+                originator_id=UUID(bytes=row["originator_id"].bytes),
+                originator_version=row["originator_version"],
+                topic=row["topic"],
+                state=bytes(row["state"]),
+            )
+            for row in rows
+        ]
+
+    async def wait_for_new(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._new.wait(), seconds)
+        self._new.clear()
+
+    async def head(self) -> int:
+        pool = await self._ensure()
+        value = await pool.fetchval(f"SELECT max(notification_id) FROM {EVENTS_TABLE}")  # noqa: S608
+        return int(value or 0)
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.terminate()
+            self._listener = None
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool = None
+
+    async def reset(self) -> None:
+        """Drops the connections after an error; the next call reconnects."""
+        await self.close()
+
+
+class RecorderNotifications:
+    """Polls any library recorder (SQLite in dev mode, which has no subscriptions)."""
+
+    def __init__(self, recorder: ApplicationRecorder, poll_interval: float = 0.1) -> None:
+        self._recorder = recorder
+        self._poll_interval = poll_interval
+        self.wake = asyncio.Event()
+
+    async def read_after(self, position: int, limit: int) -> Sequence[Notification]:
+        return await asyncio.to_thread(self._recorder.select_notifications, position + 1, limit)
+
+    async def wait_for_new(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), min(seconds, self._poll_interval))
+        self.wake.clear()
+
+    async def head(self) -> int:
+        return await asyncio.to_thread(self._recorder.max_notification_id) or 0
+
+    async def close(self) -> None:
+        return None
+
+
+class FollowerMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.lag_events = Gauge(
+            "tempstrong_projection_lag_events",
+            "Events recorded but not yet applied, per follower",
+            ["follower"],
+            registry=registry,
+        )
+        self.lag_seconds = Gauge(
+            "tempstrong_projection_lag_seconds",
+            "Age of the oldest event not yet applied, per follower (0 when caught up)",
+            ["follower"],
+            registry=registry,
+        )
+        self.applied = Counter(
+            "tempstrong_follower_events_total",
+            "Events applied, per follower",
+            ["follower"],
+            registry=registry,
+        )
+        self.errors = Counter(
+            "tempstrong_follower_errors_total",
+            "Errors that made a follower back off, per follower",
+            ["follower"],
+            registry=registry,
+        )
+        self.apply_latency = Histogram(
+            "tempstrong_projection_apply_latency_seconds",
+            "From an event's commit to its application, per follower",
+            ["follower"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=registry,
+        )
+        self.heartbeat = Gauge(
+            "tempstrong_follower_heartbeat_timestamp_seconds",
+            "Last time the follower loop ran, per follower",
+            ["follower"],
+            registry=registry,
+        )
+
+
+class Follower:
+    """Runs one sink over the notification log until `stop` is set; backs off on errors."""
+
+    def __init__(
+        self,
+        source: NotificationSource,
+        sink: Sink,
+        metrics: FollowerMetrics,
+        *,
+        batch_size: int = 500,
+    ) -> None:
+        self._source = source
+        self._sink = sink
+        self._metrics = metrics
+        self._batch_size = batch_size
+        self.position = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        backoff = 0.1
+        position: int | None = None
+        name = self._sink.name
+        while not stop.is_set():
+            try:
+                if position is None:
+                    position = await self._sink.position()
+                batch = await self._source.read_after(position, self._batch_size)
+                newest: float | None = None
+                if batch:
+                    newest = await self._sink.handle(batch)
+                    position = batch[-1].id
+                    self._metrics.applied.labels(name).inc(len(batch))
+                else:
+                    await self._source.wait_for_new(IDLE_WAIT_SECONDS)
+                self.position = position
+                await self._observe_lag(position, newest)
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # Database or broker outages, and bugs too: the loop must outlive them all,
+                # and the error counter shows that it is stuck.
+                self._metrics.errors.labels(name).inc()
+                log.warning(
+                    "follower backing off",
+                    exc_info=not isinstance(exc, _EXPECTED_OUTAGES),
+                    extra={"follower": name, "error": type(exc).__name__},
+                )
+                position = None  # re-read: the sink may have committed before the error
+                if isinstance(self._source, PostgresNotifications):
+                    await self._source.reset()
+                await _sleep_or_stop(stop, backoff)
+                backoff = min(backoff * 2, BACKOFF_CAP_SECONDS)
+
+    async def _observe_lag(self, position: int, newest: float | None) -> None:
+        name = self._sink.name
+        now = time.time()
+        self._metrics.heartbeat.labels(name).set(now)
+        if newest is not None:
+            self._metrics.apply_latency.labels(name).observe(max(now - newest, 0.0))
+        head = await self._source.head()
+        self._metrics.lag_events.labels(name).set(max(head - position, 0))
+        if head <= position:
+            self._metrics.lag_seconds.labels(name).set(0)
+        elif newest is not None:
+            self._metrics.lag_seconds.labels(name).set(max(now - newest, 0.0))
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

@@ -1,0 +1,190 @@
+"""The publisher against real PostgreSQL and RabbitMQ: the SPEC section 4 and 5 contracts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+
+import aio_pika
+import asyncpg
+import pytest
+from prometheus_client import CollectorRegistry
+
+from projections.amqp_transport import AmqpTransport
+from projections.credential_states import CredentialCache
+from projections.follower import Follower, FollowerMetrics, PostgresNotifications
+from projections.publisher import PostgresTracking, PublisherMetrics, PublisherSink
+from service.application import UserProfile
+from service.bootstrap import build_service
+from service.config import load_policy_file
+from service.domain.password import PasswordHasher
+from service.messaging.topology import DELIVERY_QUEUE, EVENTS_EXCHANGE, declare_topology
+from service.persistence import EventStoreApp, postgres_env
+from service.sealing import Opener
+from tests.conftest import HASH_KEY
+from tests.support.amqp import create_vhost, delete_vhost, start_broker, stop_broker
+from tests.support.database import create_database, drop_database, url_for
+
+TEST_EVENTS_QUEUE = "test-events"
+
+
+@pytest.fixture
+async def world(settings, tmp_path) -> AsyncIterator[dict]:
+    name = await create_database("tempstrong_pub")
+    url = url_for(name)
+    vhost, amqp_url = await asyncio.to_thread(create_vhost)
+    store = await asyncio.to_thread(EventStoreApp, env=postgres_env(url, create_table=True))
+    service = build_service(settings, store, load_policy_file(settings.policy_file, HASH_KEY))
+    connection = await aio_pika.connect(amqp_url)
+    channel = await connection.channel()
+    await declare_topology(channel)
+    # durable, so it outlives a broker restart in the outage test
+    events_queue = await channel.declare_queue(TEST_EVENTS_QUEUE, durable=True)
+    await events_queue.bind(EVENTS_EXCHANGE, routing_key="#")
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=3)
+    tracking = PostgresTracking(pool)
+    await tracking.ensure()
+    source = PostgresNotifications(url)
+    transport = AmqpTransport(amqp_url)
+    registry = CollectorRegistry()
+    sink = PublisherSink(
+        tracking,
+        store.mapper,
+        CredentialCache(lambda i, v: store.repository.get(i, version=v)),
+        transport,
+        PublisherMetrics(registry),
+    )
+    follower = Follower(source, sink, FollowerMetrics(registry))
+    stop = asyncio.Event()
+    task = asyncio.create_task(follower.run(stop))
+    yield {
+        "service": service,
+        "store": store,
+        "channel": channel,
+        "events": events_queue,
+        "follower": follower,
+        "registry": registry,
+        "amqp_url": amqp_url,
+    }
+    stop.set()
+    await task
+    await transport.close()
+    await source.close()
+    await pool.close()
+    with contextlib.suppress(Exception):
+        await connection.close()
+    await asyncio.to_thread(store.close)
+    await asyncio.to_thread(delete_vhost, vhost)
+    await drop_database(name)
+
+
+async def drain(queue, expected: int, timeout: float = 30) -> list:
+    messages = []
+    deadline = asyncio.get_running_loop().time() + timeout
+    while len(messages) < expected and asyncio.get_running_loop().time() < deadline:
+        message = await queue.get(no_ack=True, fail=False)
+        if message is None:
+            await asyncio.sleep(0.05)
+            continue
+        messages.append(message)
+    # anything more than expected is a duplicate
+    await asyncio.sleep(0.3)
+    while (extra := await queue.get(no_ack=True, fail=False)) is not None:
+        messages.append(extra)
+    return messages
+
+
+def _make_user(service, name: str, policy: str = "tsp-default"):
+    service.register_user(
+        "acme", name, UserProfile(email=f"{name}@example.com", mobile="+41791112233")
+    )
+    return service.create_credential(
+        "acme", name, ext_id=f"cred-{name}", policy_ext_id=policy, state_name=None, actor="helpdesk"
+    )
+
+
+async def test_events_follow_the_cloudevents_contract(world, delivery_keys):
+    service = world["service"]
+    created = await asyncio.to_thread(_make_user, service, "alice")
+    reset = await asyncio.to_thread(
+        service.reset_credential, "acme", "alice", actor="helpdesk", idempotency_scope=None
+    )
+    await asyncio.to_thread(service.verify, "acme", "alice", "wrong")
+    messages = await drain(world["events"], 3)
+    assert len(messages) == 3
+    keys = [m.routing_key for m in messages]
+    assert keys == [
+        "acme.tempstrongpassword.created",
+        "acme.tempstrongpassword.reset",
+        "acme.tempstrongpassword.login-failed",
+    ]
+    for message in messages:
+        assert message.content_type == "application/cloudevents+json; charset=utf-8"
+        assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+        body = json.loads(message.body)
+        assert message.message_id == body["id"]
+        assert body["specversion"] == "1.0"
+        assert body["source"] == "/nevisidm/api/core/v1/acme/users/alice/tempstrong-password"
+        assert body["subject"] == "cred-alice"
+        assert body["time"].endswith("Z")
+        assert body["data"]["clientExtId"] == "acme"
+        assert "tempStrongPassword" not in body["data"]
+        text = message.body.decode()
+        for secret in (created.response_secret, reset.response_secret):
+            assert secret and secret not in text
+        assert "sealed" not in text and "SSHA256" not in text
+    types = [json.loads(m.body)["type"] for m in messages]
+    assert types == [
+        "ch.nevis.idm.tempstrongpassword.created.v1",
+        "ch.nevis.idm.tempstrongpassword.reset.v1",
+        "ch.nevis.idm.tempstrongpassword.login-failed.v1",
+    ]
+    data = [json.loads(m.body)["data"] for m in messages]
+    assert [d["version"] for d in data] == [1, 2, 3]
+    assert data[1]["resetCount"] == 1 and data[2]["failedLoginCount"] == 1
+
+
+async def test_envelopes_carry_fragment1_sealed_and_it_completes_the_password(world, delivery_keys):
+    service = world["service"]
+    created = await asyncio.to_thread(_make_user, service, "bob")
+    queue = await world["channel"].get_queue(DELIVERY_QUEUE)
+    messages = await drain(queue, 1)
+    assert len(messages) == 1
+    message = messages[0]
+    assert message.message_id == "cred-bob:1"
+    assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+    assert message.headers["x-credential-id"] == str(created.credential.id)
+    envelope = json.loads(message.body)
+    assert envelope["sendingMethod"] == "Email"
+    opened = Opener(delivery_keys.delivery_private_key).open(envelope)
+    assert opened["email"] == "bob@example.com" and opened["version"] == 1
+    password = created.response_secret + opened["secret"]
+    hasher = PasswordHasher(HASH_KEY)
+    assert hasher.verify(password, created.credential.password_hash)
+    assert await asyncio.to_thread(service.verify, "acme", "bob", password)
+
+
+async def test_broker_outage_delays_but_never_loses_or_doubles(world):
+    service = world["service"]
+    await asyncio.to_thread(_make_user, service, "carol", "tsp-none")
+    assert len(await drain(world["events"], 1)) == 1
+    await asyncio.to_thread(stop_broker)
+    try:
+        for _ in range(5):  # resets succeed while the broker is down
+            outcome = await asyncio.to_thread(
+                service.reset_credential, "acme", "carol", actor="h", idempotency_scope=None
+            )
+            assert outcome.response_secret
+    finally:
+        await asyncio.to_thread(start_broker)
+    connection = await aio_pika.connect(world["amqp_url"])
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.get_queue(TEST_EVENTS_QUEUE)
+        messages = await drain(queue, 5, timeout=60)
+    ids = [m.message_id for m in messages]
+    assert len(ids) == len(set(ids)) == 5
+    versions = [json.loads(m.body)["data"]["version"] for m in messages]
+    assert versions == [2, 3, 4, 5, 6]

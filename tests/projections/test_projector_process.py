@@ -1,0 +1,125 @@
+"""`tempstrong projector` as a real process: SIGKILLed mid-stream, restarted, it converges."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import threading
+
+import asyncpg
+import pytest
+
+from projections.credentials import CredentialRow, apply_events
+from service.application import UserProfile
+from service.bootstrap import build_service
+from service.config import load_policy_file
+from service.domain.errors import DomainError
+from service.persistence import EventStoreApp, postgres_env
+from tests.support.database import create_database, drop_database, url_for
+from tests.support.process import run, start
+
+
+@pytest.fixture
+async def fresh_database():
+    name = await create_database("tempstrong_projector")
+    yield url_for(name)
+    await drop_database(name)
+
+
+def _workload(service, stop: threading.Event, users: int) -> int:
+    commands = 0
+    names = [f"u{i}" for i in range(users)]
+    for name in names:
+        service.register_user("acme", name, UserProfile(email=f"{name}@example.com"))
+        service.create_credential(
+            "acme", name, ext_id=None, policy_ext_id="tsp-none", state_name=None, actor="t"
+        )
+    while not stop.is_set():
+        name = random.choice(names)
+        try:
+            if random.random() < 0.5:
+                service.reset_credential("acme", name, actor="t", idempotency_scope=None)
+            else:
+                service.verify("acme", name, "wrong")
+        except DomainError:
+            continue  # locked or out of resets: no event
+        commands += 1
+    return commands
+
+
+async def _expected_rows(store: EventStoreApp) -> dict:
+    notifications = store.recorder.select_notifications(1, 1_000_000)
+    events = [
+        store.mapper.to_domain_event(n)
+        for n in notifications
+        if n.topic.startswith("service.domain.credential:")
+    ]
+    folded = apply_events({}, events)
+    return {
+        cid: CredentialRow.of(c, store.mapper.transcoder)
+        for cid, c in folded.items()
+        if c is not None
+    }
+
+
+async def _view(database_url: str) -> dict:
+    connection = await asyncpg.connect(database_url)
+    try:
+        rows = await connection.fetch("SELECT * FROM credentials")
+        position = await connection.fetchval(
+            "SELECT position FROM projection_tracking WHERE name = 'credentials'"
+        )
+    finally:
+        await connection.close()
+    return {"rows": {r["credential_id"]: dict(r) for r in rows}, "position": position}
+
+
+async def test_projector_killed_mid_stream_converges(tmp_path, fresh_database, settings):
+    env = {"TEMPSTRONG_DATABASE_URL": fresh_database, "TEMPSTRONG_METRICS_PORT": ""}
+    assert run(["migrate"], env, tmp_path).returncode == 0
+    store = EventStoreApp(env=postgres_env(fresh_database, create_table=False))
+    catalog = load_policy_file(settings.policy_file, settings.hash_key)
+    service = build_service(settings, store, catalog)
+    stop = threading.Event()
+    writer = asyncio.get_running_loop().run_in_executor(None, _workload, service, stop, 30)
+    try:
+        projector = start(["projector"], env, tmp_path)
+        await asyncio.sleep(1.5)
+        projector.send_signal(signal.SIGKILL)
+        projector.wait(timeout=10)
+        killed_at = (await _view(fresh_database))["position"]
+        projector = start(["projector"], env, tmp_path)
+        await asyncio.sleep(1.0)
+        stop.set()
+        commands = await writer
+        head = store.recorder.max_notification_id()
+        for _ in range(200):
+            if (await _view(fresh_database))["position"] >= head:
+                break
+            await asyncio.sleep(0.05)
+        projector.send_signal(signal.SIGTERM)
+        assert projector.wait(timeout=20) == 0
+    finally:
+        stop.set()
+        await writer
+    view = await _view(fresh_database)
+    assert commands > 20 and 0 < killed_at < head
+    assert view["position"] == head
+    expected = await _expected_rows(store)
+    assert set(view["rows"]) == set(expected)
+    for credential_id, row in expected.items():
+        actual = view["rows"][credential_id]
+        assert actual["version"] == row.version
+        assert actual["reset_count"] == row.reset_count
+        assert actual["failed_login_count"] == row.failed_login_count
+        assert actual["state_name"] == row.state_name
+    store.close()
+
+    # and `tempstrong rebuild credentials` gives the same rows
+    result = run(["rebuild", "credentials"], env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    rebuilt = await _view(fresh_database)
+    assert rebuilt["rows"] == view["rows"]
+    assert os.environ.get("TEMPSTRONG_DATABASE_URL") != fresh_database
