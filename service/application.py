@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
+from .deadline import check_deadline
 from .domain.catalog import PolicyCatalog
 from .domain.credential import TempStrongPassword
 from .domain.errors import AlreadyExists, Conflict, DomainError, NotFound
@@ -101,7 +103,7 @@ class CredentialService:
                 user.register_again(**vars(profile))
             else:
                 user = User(client_ext_id=client, ext_id=ext_id, **vars(profile))
-            self.store.save(user)
+            self._save(user)
             return user
 
         return self._with_retries(attempt)
@@ -120,7 +122,7 @@ class CredentialService:
             if credential is not None:
                 credential.delete(actor=actor)
             user.delete()
-            self.store.save(user, credential)
+            self._save(user, credential)
 
         self._with_retries(attempt)
 
@@ -169,7 +171,7 @@ class CredentialService:
             user.attach_credential(credential.id)
             outcome = CredentialOutcome.of(credential, policy, password)
             record = self._record_outcome(idempotency_scope, outcome, now)
-            self.store.save(user, credential, record)
+            self._save(user, credential, record)
             return outcome
 
         return self._with_retries(attempt)
@@ -196,7 +198,7 @@ class CredentialService:
                 now=now,
             )
             outcome = CredentialOutcome.of(credential, policy, password)
-            self.store.save(credential, self._record_outcome(idempotency_scope, outcome, now))
+            self._save(credential, self._record_outcome(idempotency_scope, outcome, now))
             return outcome
 
         return self._with_retries(attempt)
@@ -224,7 +226,7 @@ class CredentialService:
             now=self._clock(),
         )
         try:
-            self.store.save(credential)
+            self._save(credential)
         except IntegrityError:
             raise Conflict("The credential was modified concurrently.") from None
         return credential
@@ -234,7 +236,7 @@ class CredentialService:
             user, credential = self._load(client, user_ext_id)
             credential.delete(actor=actor)
             user.detach_credential()
-            self.store.save(user, credential)
+            self._save(user, credential)
 
         self._with_retries(attempt)
 
@@ -248,7 +250,7 @@ class CredentialService:
                 policy=self.catalog.policy_in_effect(credential.policy_ext_id),
                 now=self._clock(),
             )
-            self.store.save(credential)
+            self._save(credential)
             return matched
 
         return self._with_retries(attempt)
@@ -343,6 +345,10 @@ class CredentialService:
             record.record_again(**values)
             return record
         return IdempotencyRecord(scope=scope, **values)
+
+    def _save(self, *aggregates: Aggregate | None) -> None:
+        check_deadline()
+        self.store.save(*aggregates)
 
     def _with_retries(self, attempt: Callable[[], T]) -> T:
         for _ in range(MAX_ATTEMPTS):

@@ -22,6 +22,7 @@ MAX_OVERFLOW = 8
 # connection: a short wait makes an outage fail in ~4 s (503) instead of minutes. Threads never
 # wait for a busy connection, since the executor is no larger than the pool.
 POOL_WAIT_SECONDS = 0.2
+AGGREGATE_CACHE_SIZE = 5000
 
 
 class EventStoreApp(Application[UUID]):
@@ -71,6 +72,9 @@ def postgres_env(database_url: str, *, create_table: bool) -> dict[str, str]:
         "POSTGRES_MAX_OVERFLOW": str(MAX_OVERFLOW),
         "POSTGRES_MAX_WAITING": "0",
         "CREATE_TABLE": "y" if create_table else "n",
+        # Cached aggregates are fast-forwarded from the store on every read (one SELECT of the
+        # newer events instead of snapshot + events), so other pods' writes are always seen.
+        "AGGREGATE_CACHE_MAXSIZE": str(AGGREGATE_CACHE_SIZE),
     }
 
 

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from ..application import CredentialService
 from ..auth import TokenVerifier
+from ..deadline import with_deadline
 from ..domain.credential import TempStrongPassword
 from ..metrics import ApiMetrics
 
@@ -54,8 +55,10 @@ class ApiContext:
         turns a long outage into a 503 (TimeoutError) instead of a hanging request.
         """
         loop = asyncio.get_running_loop()
-        call = loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
-        return await asyncio.wait_for(call, self.deadline_seconds)
+        bounded = with_deadline(self.deadline_seconds, functools.partial(fn, *args, **kwargs))
+        return await asyncio.wait_for(
+            loop.run_in_executor(self.executor, bounded), self.deadline_seconds
+        )
 
 
 CONTEXT = web.AppKey("tempstrong_context", ApiContext)
