@@ -27,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("api", help="the HTTP API (production; settings from TEMPSTRONG_*)")
     sub.add_parser("projector", help="follow the event store into the read model")
     sub.add_parser("publisher", help="publish credential events and envelopes to RabbitMQ")
+    sub.add_parser("delivery", help="deliver sealed codes by Email, SMS or PDF letter")
     sub.add_parser("migrate", help="create the database schema and AMQP topology (idempotent)")
     rebuild = sub.add_parser("rebuild", help="replay a view from the start and swap it in")
     rebuild.add_argument("view", choices=["credentials"])
@@ -65,6 +66,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _run_api()
     if args.command in ("projector", "publisher"):
         return _run_follower_process(args.command)
+    if args.command == "delivery":
+        from .delivery.process import main_delivery
+
+        return main_delivery()
     if args.command == "rebuild":
         return _rebuild(args.view)
     if args.command == "migrate":

@@ -9,11 +9,15 @@ from pathlib import Path
 
 from aiohttp import web
 
+from projections.credential_states import CredentialCache
 from projections.credentials_sqlite import SqliteCredentialsView
 from projections.follower import Follower, FollowerMetrics, RecorderNotifications
+from projections.inprocess_transport import InProcessTransport
+from projections.publisher import MemoryTracking, PublisherMetrics, PublisherSink
 
 from .bootstrap import build_service, build_verifier
 from .config import Settings, load_policy_file
+from .delivery.inprocess import build_dev_delivery
 from .devkeys import DEV_AUDIENCE, DEV_ISSUER, DevKeys, make_dev_keys
 from .http.app import create_app
 from .http.context import ApiContext
@@ -89,12 +93,27 @@ def dev_app(var_dir: Path) -> tuple[web.Application, DevKeys]:
     )
     app = create_app(ctx)
     registry = ctx.metrics.registry
-    followers = [Follower(RecorderNotifications(store.recorder), view, FollowerMetrics(registry))]
+    assert settings.delivery_private_keys
+    delivery = build_dev_delivery(var_dir, settings.delivery_private_keys, store.recorder)
+    publisher = PublisherSink(
+        # the in-process queue does not survive a restart: start after what is stored
+        MemoryTracking(start=store.recorder.max_notification_id() or 0),
+        store.mapper,
+        CredentialCache(lambda i, v: store.repository.get(i, version=v)),
+        InProcessTransport(delivery),
+        PublisherMetrics(registry),
+    )
+    follower_metrics = FollowerMetrics(registry)
+    followers = [
+        Follower(RecorderNotifications(store.recorder), view, follower_metrics),
+        Follower(RecorderNotifications(store.recorder), publisher, follower_metrics),
+    ]
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
 
     async def start_followers(_: web.Application) -> None:
         tasks.extend(asyncio.create_task(f.run(stop)) for f in followers)
+        tasks.append(asyncio.create_task(delivery.run(stop)))
 
     async def close(_: web.Application) -> None:
         stop.set()
@@ -113,6 +132,7 @@ def banner(keys: DevKeys, host: str, port: int) -> str:
     base = f"http://{host}:{port}/nevisidm/api/core/v1/{DEV_CLIENT}"
     return f"""
 tempstrong dev — embedded SQLite under ./var, for trying it out, never for production.
+Codes go out in-process: PDF letters to ./var/spool, mail and SMS to ./var/outbox.
 
 Admin token (12 h):
   export TOKEN={token}

@@ -59,6 +59,13 @@ async def test_dev_mode_from_a_clean_directory_answers_a_reset(tmp_path):
         assert body["resetCount"] == 1 and len(body["tempStrongPassword"]) == 30
         assert [item["userExtId"] for item in page["items"]] == ["u1"]
         assert page["items"][0]["resetCount"] == 1
+        letter = tmp_path / "var" / "spool" / "client-123" / "u1-2.pdf"
+        for _ in range(50):  # the in-process worker delivers the reset's code as a PDF letter
+            if letter.exists():
+                break
+            await asyncio.sleep(0.1)
+        assert letter.read_bytes().startswith(b"%PDF")
+        assert oct(letter.stat().st_mode)[-3:] == "600"
         assert (tmp_path / "var" / "tempstrong.sqlite").exists()
     finally:
         assert _stop(process) == 0

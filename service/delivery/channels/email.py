@@ -1,0 +1,110 @@
+"""Email over SMTP (aiosmtplib) to TEMPSTRONG_SMTP_URL, text/plain UTF-8."""
+
+from __future__ import annotations
+
+import re
+import ssl
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import aiosmtplib
+
+from ..envelope import DeliveryRequest
+from ..failures import PermanentFailure, TransientFailure
+from ..texts import letter_lines, texts_for
+from . import Channel
+
+DEFAULT_SENDER = "tempstrong@localhost"
+SMTP_TIMEOUT_SECONDS = 30.0
+# Deliberately simple: one @, no whitespace or angle brackets; the MTA judges the rest.
+_ADDRESS = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+")
+_TRUE = {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class SmtpTarget:
+    hostname: str
+    port: int
+    use_tls: bool
+    start_tls: bool
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    sender: str = DEFAULT_SENDER
+    validate_certs: bool = True
+
+
+def parse_smtp_url(url: str) -> SmtpTarget:
+    """`smtp://host:port`, `smtp://user:pass@host:port?starttls=true`, `smtps://...`.
+
+    Optional query keys: `from` (the sender address) and `verify=false` (self-signed relays).
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ValueError("TEMPSTRONG_SMTP_URL must be smtp://host:port or smtps://host:port")
+    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    use_tls = parts.scheme == "smtps"
+    return SmtpTarget(
+        hostname=parts.hostname,
+        port=parts.port or (465 if use_tls else 25),
+        use_tls=use_tls,
+        start_tls=not use_tls and query.get("starttls", "").lower() in _TRUE,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        sender=query.get("from", DEFAULT_SENDER),
+        validate_certs=query.get("verify", "true").lower() in _TRUE,
+    )
+
+
+def compose(request: DeliveryRequest, sender: str) -> EmailMessage:
+    if request.email is None or not _ADDRESS.fullmatch(request.email):
+        raise PermanentFailure("no valid email address")
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = request.email
+    message["Subject"] = texts_for(request.language).subject
+    message["Date"] = formatdate(usegmt=True)
+    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
+    # 8bit keeps the `Code:` line byte for byte in the transfer (quoted-printable would encode a
+    # `=` in the secret); aiosmtplib falls back to 7bit when the server lacks 8BITMIME.
+    message.set_content("\n".join(letter_lines(request)) + "\n", charset="utf-8", cte="8bit")
+    return message
+
+
+class SmtpChannel(Channel):
+    def __init__(self, target: SmtpTarget, timeout: float = SMTP_TIMEOUT_SECONDS) -> None:
+        self._target = target
+        self._timeout = timeout
+
+    async def send(self, message: DeliveryRequest) -> None:
+        email = compose(message, self._target.sender)
+        target = self._target
+        try:
+            await aiosmtplib.send(
+                email,
+                hostname=target.hostname,
+                port=target.port,
+                username=target.username,
+                password=target.password,
+                use_tls=target.use_tls,
+                start_tls=target.start_tls,
+                validate_certs=target.validate_certs,
+                timeout=self._timeout,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [error.code for error in exc.recipients]
+            raise _by_code(min(codes, default=550), "recipient refused") from None
+        except aiosmtplib.SMTPResponseException as exc:
+            raise _by_code(exc.code, "server refused the message") from None
+        except (aiosmtplib.SMTPException, OSError, ssl.SSLError, TimeoutError) as exc:
+            raise TransientFailure(f"SMTP unavailable ({type(exc).__name__})") from None
+
+    async def close(self) -> None:
+        return None
+
+
+def _by_code(code: int, what: str) -> PermanentFailure | TransientFailure:
+    if 500 <= code < 600:
+        return PermanentFailure(f"SMTP {code}: {what}")
+    return TransientFailure(f"SMTP {code}: {what}")

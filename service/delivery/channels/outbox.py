@@ -1,0 +1,38 @@
+"""Dev mode: Email and SMS written as files (mode 0600) into ./var/outbox instead of being sent."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from ..envelope import DeliveryRequest, SendingMethod
+from ..failures import TransientFailure
+from ..texts import sms_text
+from . import Channel
+from .email import compose
+from .files import write_private_file
+
+DEV_SENDER = "tempstrong-dev@localhost"
+
+
+class OutboxChannel(Channel):
+    """One file per message: `<outbox>/<clientExtId>/<userExtId>-<version>.eml` or `.sms.txt`."""
+
+    def __init__(self, outbox_dir: Path) -> None:
+        self._outbox_dir = outbox_dir
+
+    async def send(self, message: DeliveryRequest) -> None:
+        if message.sending_method is SendingMethod.SMS:
+            name = f"{message.user_ext_id}-{message.version}.sms.txt"
+            data = f"To: {message.mobile or '-'}\n\n{sms_text(message)}\n".encode()
+        else:
+            name = f"{message.user_ext_id}-{message.version}.eml"
+            data = compose(message, DEV_SENDER).as_bytes()
+        path = self._outbox_dir / message.client_ext_id / name
+        try:
+            await asyncio.to_thread(write_private_file, path, data)
+        except OSError as exc:
+            raise TransientFailure(f"outbox not writable ({type(exc).__name__})") from None
+
+    async def close(self) -> None:
+        return None

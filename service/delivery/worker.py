@@ -1,0 +1,169 @@
+"""The transport-independent core: one envelope in, one decision out (ack, retry, dead-letter)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+
+from service.sealing import Opener
+
+from .backoff import Backoff
+from .channels import Channel
+from .dedup import DedupLedger
+from .envelope import DeliveryRequest, SendingMethod, open_envelope, parse_envelope
+from .failures import DependencyUnavailable, PermanentFailure, TransientFailure
+from .metrics import DeliveryMetrics, DeliveryOutcome
+from .supersession import SupersessionCheck
+
+log = logging.getLogger("tempstrong.delivery")
+
+UNKNOWN_CHANNEL = "unknown"
+# After the channel accepted, the dedup row must be written before the ack; a database outage
+# at that moment is waited out this long (see `_record`).
+RECORD_DEADLINE_SECONDS = 30.0
+_RECORD_RETRY_CAP_SECONDS = 5.0
+
+
+class Action(Enum):
+    ACK = "ack"
+    RETRY = "retry"
+    DEAD_LETTER = "dead_letter"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    action: Action
+    delay: float = 0.0
+    next_attempt: int = 0
+
+    @classmethod
+    def ack(cls) -> Outcome:
+        return cls(Action.ACK)
+
+    @classmethod
+    def retry(cls, delay: float, next_attempt: int) -> Outcome:
+        return cls(Action.RETRY, delay, next_attempt)
+
+    @classmethod
+    def dead_letter(cls) -> Outcome:
+        return cls(Action.DEAD_LETTER)
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        *,
+        opener: Opener,
+        channels: Mapping[SendingMethod, Channel],
+        dedup: DedupLedger,
+        supersession: SupersessionCheck,
+        metrics: DeliveryMetrics,
+        max_attempts: int,
+        backoff: Backoff,
+        record_deadline: float = RECORD_DEADLINE_SECONDS,
+    ) -> None:
+        self._opener = opener
+        self._channels = dict(channels)
+        self._dedup = dedup
+        self._supersession = supersession
+        self._metrics = metrics
+        self._max_attempts = max_attempts
+        self._backoff = backoff
+        self._record_deadline = record_deadline
+
+    async def handle(self, body: bytes, message_id: str, attempt: int) -> Outcome:
+        """`attempt` is 1 for the first delivery; failures never carry the secret."""
+        channel_name = UNKNOWN_CHANNEL
+        try:
+            envelope = parse_envelope(body)
+            channel_name = envelope.sending_method.value
+            if not message_id:
+                raise PermanentFailure("message has no message_id to deduplicate by")
+            if await self._dedup.delivered(message_id):
+                self._report(message_id, channel_name, DeliveryOutcome.DUPLICATE)
+                return Outcome.ack()
+            request = open_envelope(self._opener, envelope)
+            if request.message_id != message_id:
+                raise PermanentFailure("message_id does not match the sealed credential version")
+            if await self._supersession.superseded(request.credential_id, request.version):
+                self._report(message_id, channel_name, DeliveryOutcome.SKIPPED_SUPERSEDED)
+                return Outcome.ack()
+            await self._send(request)
+        except PermanentFailure as failure:
+            return self._dead_letter(message_id, channel_name, str(failure))
+        except DependencyUnavailable as failure:
+            self._report(message_id, channel_name, DeliveryOutcome.RETRIED, str(failure), attempt)
+            return Outcome.retry(self._backoff.delay(attempt), attempt)
+        except TransientFailure as failure:
+            return self._retry(message_id, channel_name, attempt, str(failure))
+        except Exception as exc:
+            # A bug, not a verdict on the message: retry it; the text might quote the plaintext.
+            reason = f"unexpected {type(exc).__name__}"
+            return self._retry(message_id, channel_name, attempt, reason)
+        await self._record(message_id)
+        self._report(message_id, channel_name, DeliveryOutcome.DELIVERED)
+        return Outcome.ack()
+
+    async def _send(self, request: DeliveryRequest) -> None:
+        channel = self._channels.get(request.sending_method)
+        if channel is None:
+            raise PermanentFailure(f"no channel configured for {request.sending_method.value}")
+        await channel.send(request)
+
+    async def _record(self, message_id: str) -> None:
+        # The channel has accepted: a retry now would send twice, so the dedup row is retried
+        # here instead. If the database stays away past the deadline the message is acked
+        # unrecorded: the broker will not redeliver an acked message, so this still sends once.
+        deadline = time.monotonic() + self._record_deadline
+        pause = 0.1
+        while True:
+            try:
+                await self._dedup.record(message_id)
+                return
+            except TransientFailure as failure:
+                if time.monotonic() + pause > deadline:
+                    log.error(
+                        "delivered but not recorded: %s",
+                        failure,
+                        extra={"message_id": message_id, "outcome": "unrecorded"},
+                    )
+                    return
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, _RECORD_RETRY_CAP_SECONDS)
+
+    def _retry(self, message_id: str, channel: str, attempt: int, reason: str) -> Outcome:
+        if attempt >= self._max_attempts:
+            return self._dead_letter(
+                message_id, channel, f"{reason}; gave up after {attempt} attempts"
+            )
+        self._report(message_id, channel, DeliveryOutcome.RETRIED, reason, attempt)
+        return Outcome.retry(self._backoff.delay(attempt), attempt + 1)
+
+    def _dead_letter(self, message_id: str, channel: str, reason: str) -> Outcome:
+        self._report(message_id, channel, DeliveryOutcome.DEAD_LETTERED, reason)
+        return Outcome.dead_letter()
+
+    def _report(
+        self,
+        message_id: str,
+        channel: str,
+        outcome: DeliveryOutcome,
+        reason: str | None = None,
+        attempt: int | None = None,
+    ) -> None:
+        self._metrics.count(channel, outcome)
+        extra: dict[str, object] = {
+            "message_id": message_id,
+            "channel": channel,
+            "outcome": outcome.value,
+        }
+        if reason is not None:
+            extra["reason"] = reason
+        if attempt is not None:
+            extra["attempt"] = attempt
+        level = logging.WARNING if outcome is DeliveryOutcome.DEAD_LETTERED else logging.INFO
+        log.log(level, "delivery %s", outcome.value, extra=extra)
