@@ -55,6 +55,8 @@ class AmqpTransport:
                     delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                 ),
                 routing_key=key,
+                # aio-pika defaults to mandatory: an event nobody is bound to yet is not an error
+                mandatory=False,
                 timeout=PUBLISH_TIMEOUT_SECONDS,
             )
             for key, message_id, body in messages

@@ -147,6 +147,8 @@ class TokenVerifier:
         self._audience = audience
 
     async def verify(self, token: str) -> Principal:
+        if not token.isascii():  # a JWT is base64url; other bytes arrive as lone surrogates
+            raise Unauthorized("The token is malformed.")
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 import asyncpg
@@ -15,11 +19,18 @@ CREATE TABLE IF NOT EXISTS delivery_dedup (
 )
 """
 
+_LOCK = "SELECT pg_advisory_lock(hashtextextended($1, 7453))"
+_UNLOCK = "SELECT pg_advisory_unlock(hashtextextended($1, 7453))"
+
 # Failures of our own database: retry, it is not the message's fault.
 DATABASE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
 class DedupLedger(Protocol):
+    def claim(self, message_id: str) -> AbstractAsyncContextManager[None]:
+        """Holds off every other handler of the same message id (any worker) until exit."""
+        ...
+
     async def delivered(self, message_id: str) -> bool: ...
 
     async def record(self, message_id: str) -> None: ...
@@ -36,6 +47,28 @@ async def ensure_schema(pool: asyncpg.Pool) -> None:
 class PostgresDedup(DedupLedger):
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+
+    @contextlib.asynccontextmanager
+    async def claim(self, message_id: str) -> AsyncIterator[None]:
+        # A session advisory lock: two copies of one message (a publisher retry, a redelivery)
+        # handled at once by any workers cannot both pass the dedup check and send. A crashed
+        # worker's connection ends, and its lock with it.
+        try:
+            connection = await self._pool.acquire()
+        except DATABASE_ERRORS as exc:
+            raise DependencyUnavailable(f"dedup claim failed ({type(exc).__name__})") from None
+        try:
+            try:
+                await connection.execute(_LOCK, message_id)
+            except DATABASE_ERRORS as exc:
+                raise DependencyUnavailable(f"dedup claim failed ({type(exc).__name__})") from None
+            try:
+                yield
+            finally:
+                with contextlib.suppress(*DATABASE_ERRORS):
+                    await connection.execute(_UNLOCK, message_id)
+        finally:
+            await self._pool.release(connection)
 
     async def delivered(self, message_id: str) -> bool:
         try:
@@ -61,6 +94,17 @@ class MemoryDedup(DedupLedger):
 
     def __init__(self) -> None:
         self.message_ids: set[str] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    @contextlib.asynccontextmanager
+    async def claim(self, message_id: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(message_id, asyncio.Lock())
+        try:
+            async with lock:
+                yield
+        finally:
+            if not lock.locked():
+                self._locks.pop(message_id, None)
 
     async def delivered(self, message_id: str) -> bool:
         return message_id in self.message_ids

@@ -31,8 +31,6 @@ from .worker import DeliveryWorker
 
 log = logging.getLogger("tempstrong.delivery")
 
-POOL_MAX_SIZE = 10
-
 
 def build_channels(settings: Settings) -> dict[SendingMethod, Channel]:
     channels: dict[SendingMethod, Channel] = {}
@@ -75,7 +73,7 @@ async def run_delivery(
     metrics = DeliveryMetrics()
     async with (
         _metrics_server(settings, metrics),
-        _database(settings.database_url, stop) as pool,
+        _database(settings.database_url, stop, pool_size(options.prefetch)) as pool,
         _closing(channels),
     ):
         if pool is None:
@@ -100,14 +98,21 @@ async def run_delivery(
         await consumer.run(stop)
 
 
+def pool_size(prefetch: int) -> int:
+    """Each message in hand holds a connection for its dedup claim and needs one more briefly."""
+    return 2 * prefetch + 2
+
+
 @contextlib.asynccontextmanager
-async def _database(url: str, stop: asyncio.Event) -> AsyncIterator[asyncpg.Pool | None]:
+async def _database(
+    url: str, stop: asyncio.Event, max_size: int
+) -> AsyncIterator[asyncpg.Pool | None]:
     """A pool, once PostgreSQL answers (backoff capped at 5 s); None if stopped first."""
     pause = 0.2
     pool: asyncpg.Pool | None = None
     while pool is None and not stop.is_set():
         try:
-            pool = await asyncpg.create_pool(url, min_size=1, max_size=POOL_MAX_SIZE, timeout=5)
+            pool = await asyncpg.create_pool(url, min_size=1, max_size=max_size, timeout=5)
         except DATABASE_ERRORS as exc:
             log.warning("PostgreSQL not reachable, retrying", extra={"error": type(exc).__name__})
             with contextlib.suppress(TimeoutError):

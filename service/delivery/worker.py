@@ -14,7 +14,7 @@ from service.sealing import Opener
 from .backoff import Backoff
 from .channels import Channel
 from .dedup import DedupLedger
-from .envelope import DeliveryRequest, SendingMethod, open_envelope, parse_envelope
+from .envelope import DeliveryRequest, Envelope, SendingMethod, open_envelope, parse_envelope
 from .failures import DependencyUnavailable, PermanentFailure, TransientFailure
 from .metrics import DeliveryMetrics, DeliveryOutcome
 from .supersession import SupersessionCheck
@@ -83,16 +83,8 @@ class DeliveryWorker:
             channel_name = envelope.sending_method.value
             if not message_id:
                 raise PermanentFailure("message has no message_id to deduplicate by")
-            if await self._dedup.delivered(message_id):
-                self._report(message_id, channel_name, DeliveryOutcome.DUPLICATE)
-                return Outcome.ack()
-            request = open_envelope(self._opener, envelope)
-            if request.message_id != message_id:
-                raise PermanentFailure("message_id does not match the sealed credential version")
-            if await self._supersession.superseded(request.credential_id, request.version):
-                self._report(message_id, channel_name, DeliveryOutcome.SKIPPED_SUPERSEDED)
-                return Outcome.ack()
-            await self._send(request)
+            async with self._dedup.claim(message_id):
+                return await self._deliver_once(envelope, message_id, channel_name)
         except PermanentFailure as failure:
             return self._dead_letter(message_id, channel_name, str(failure))
         except DependencyUnavailable as failure:
@@ -104,6 +96,20 @@ class DeliveryWorker:
             # A bug, not a verdict on the message: retry it; the text might quote the plaintext.
             reason = f"unexpected {type(exc).__name__}"
             return self._retry(message_id, channel_name, attempt, reason)
+
+    async def _deliver_once(
+        self, envelope: Envelope, message_id: str, channel_name: str
+    ) -> Outcome:
+        if await self._dedup.delivered(message_id):
+            self._report(message_id, channel_name, DeliveryOutcome.DUPLICATE)
+            return Outcome.ack()
+        request = open_envelope(self._opener, envelope)
+        if request.message_id != message_id:
+            raise PermanentFailure("message_id does not match the sealed credential version")
+        if await self._supersession.superseded(request.credential_id, request.version):
+            self._report(message_id, channel_name, DeliveryOutcome.SKIPPED_SUPERSEDED)
+            return Outcome.ack()
+        await self._send(request)
         await self._record(message_id)
         self._report(message_id, channel_name, DeliveryOutcome.DELIVERED)
         return Outcome.ack()

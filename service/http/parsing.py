@@ -72,7 +72,7 @@ async def json_body(request: web.Request, fields: dict[str, Field]) -> dict[str,
             raise ApiError("errors.unsupportedMediaType", "The body must be JSON.")
         try:
             document = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: [[[[...
             raise invalid("The body is not valid JSON.") from None
     if not isinstance(document, dict):
         raise invalid("The body must be a JSON object.")
@@ -97,6 +97,8 @@ def _check(name: str, value: Any, spec: Field) -> Any:
         return value
     if not isinstance(value, str):
         raise invalid(f"Field {name} must be a string.")
+    if not value.isascii() and not _is_unicode_text(value):
+        raise invalid(f"Field {name} must be valid Unicode text.")
     if spec.max_length is not None and len(value) > spec.max_length:
         raise invalid(f"Field {name} must be at most {spec.max_length} characters.")
     if spec.pattern is not None and not spec.pattern.fullmatch(value):
@@ -104,6 +106,15 @@ def _check(name: str, value: Any, spec: Field) -> Any:
     if spec.choices is not None and value not in spec.choices:
         raise invalid(f"Field {name} must be one of: {', '.join(sorted(spec.choices))}.")
     return value
+
+
+def _is_unicode_text(value: str) -> bool:
+    """False for a lone surrogate (JSON allows "\\ud800"; UTF-8 and the event store do not)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 USER_FIELDS = {
@@ -144,7 +155,9 @@ def page_request(request: web.Request) -> PageRequest:
     if unknown:
         raise invalid(f"Unknown query parameter(s): {', '.join(unknown)}.")
     raw_limit = query.get("limit", str(DEFAULT_PAGE_LIMIT))
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_PAGE_LIMIT:
+    # isdigit() alone also accepts superscripts and non-ASCII digits; int() refuses > 4300 digits
+    is_number = raw_limit.isascii() and raw_limit.isdigit() and len(raw_limit) <= 4
+    if not is_number or not 1 <= int(raw_limit) <= MAX_PAGE_LIMIT:
         raise invalid(f"limit must be an integer from 1 to {MAX_PAGE_LIMIT}.")
     state_name = query.get("stateName") or None
     if state_name is not None and state_name not in STATE_NAMES:
@@ -163,9 +176,11 @@ def decode_continuation(token: str) -> str:
     try:
         padded = token + "=" * (-len(token) % 4)
         document = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, UnicodeError):
+    except (ValueError, UnicodeError, RecursionError):
         raise invalid("continuationToken is not valid.") from None
-    after = document.get("after") if isinstance(document, dict) else None
+    if not isinstance(document, dict):
+        raise invalid("continuationToken is not valid.")
+    after = document.get("after")
     if document.get("v") != 1 or not isinstance(after, str) or not EXT_ID.fullmatch(after):
         raise invalid("continuationToken is not valid.")
     return after
