@@ -1,0 +1,681 @@
+"""Benchmark: the reset endpoint of `tempstrong api` against the floor, in one run, on one machine.
+
+    .venv/bin/python bench/run.py [--users 2000] [--repeat 3] [-d 10] [-c 64] [--profile]
+
+Creates a throwaway PostgreSQL database (and, for the steady-rate phase, a RabbitMQ vhost), runs
+`tempstrong migrate`, starts `tempstrong api` and the floor (bench/floor.py) on free loopback
+ports, seeds users with a credential each, then:
+
+1. steady rate (`--steady-rate`, 0 = off): an open-loop asyncio client resets at a fixed rate
+   while the projector, publisher and delivery worker run; observers measure projection lag and
+   reset -> delivered (SMTP sink) latency;
+2. throughput: wrk against the service and the floor, alternating, `--repeat` times; medians;
+3. a sweep over connections for the plot;
+4. history length: reset latency of a credential with 1,000 events vs a fresh one;
+5. the API's peak RSS; optionally (`--profile`) py-spy and pg_stat_activity under load.
+
+Writes bench/results/<UTC timestamp>.json, bench/results/latest.json and a PNG; prints a summary.
+Everything is cleaned up (processes by pid, database, vhost, temp dir) even on errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib.util
+import json
+import os
+import re
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import clients
+import infra
+import observers
+import plot
+import profiling
+import wrkrun
+
+CLIENT = "bench"
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+ADMIN_PERMISSIONS = [
+    "AccessControl.CredentialView",
+    "AccessControl.CredentialModify",
+    "AccessControl.UserCreate",
+    "AccessControl.CredentialCreate",
+]
+POLICY_YAML = f"""\
+clients:
+  {CLIENT}:
+    defaultPolicy: bench
+policies:
+  bench:
+    type: TempStrongPasswordPolicy
+    sendingMethod: Email
+    maxResetCount: 1000000
+"""
+JWT_ISSUER = "tempstrong-dev"  # what `tempstrong token` signs (service/devkeys.py)
+JWT_AUDIENCE = "tempstrong"
+STALL_SECONDS = 20.0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--users", type=int, default=2000, help="users seeded (default 2000)")
+    p.add_argument("--repeat", type=int, default=3, help="service/floor pairs (default 3)")
+    p.add_argument("-d", "--duration", type=float, default=10.0, help="seconds per wrk run")
+    p.add_argument("-c", "--connections", type=int, default=64, help="wrk connections")
+    p.add_argument("-t", "--threads", type=int, default=2, help="wrk threads")
+    p.add_argument("--warmup", type=float, default=2.0, help="seconds of wrk warm-up per target")
+    p.add_argument(
+        "--sweep",
+        default="1,8,32,64,128",
+        help="connection counts for the plot; empty = no sweep (default 1,8,32,64,128)",
+    )
+    p.add_argument("--sweep-duration", type=float, default=None, help="default: --duration")
+    p.add_argument("--history-events", type=int, default=1000, help="events of the long credential")
+    p.add_argument("--history-samples", type=int, default=200, help="timed resets per credential")
+    p.add_argument(
+        "--steady-rate",
+        type=float,
+        default=50.0,
+        help="resets/s of the steady phase, below the service's capacity; 0 = off (default 50)",
+    )
+    p.add_argument("--steady-duration", type=float, default=10.0)
+    p.add_argument("--drain-timeout", type=float, default=120.0)
+    p.add_argument("--floor-pool", type=int, default=16, help="asyncpg pool size of the floor")
+    p.add_argument("--profile", action="store_true", help="py-spy + pg_stat_activity under load")
+    p.add_argument("--profile-seconds", type=int, default=10)
+    p.add_argument(
+        "--admin-database-url",
+        default=os.environ.get(
+            "BENCH_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+        help="where to CREATE/DROP the bench database (env BENCH_ADMIN_DATABASE_URL)",
+    )
+    p.add_argument(
+        "--api-switch-interval",
+        type=float,
+        default=None,
+        help="experiment: run the API with sys.setswitchinterval(S) (CPython default 0.005)",
+    )
+    p.add_argument("--keep-logs", action="store_true", help="copy process logs to bench/results")
+    args = p.parse_args(argv)
+    args.sweep_connections = [int(x) for x in args.sweep.split(",") if x.strip()]
+    if args.sweep_duration is None:
+        args.sweep_duration = args.duration
+    for name in ("users", "repeat", "connections", "history_events", "history_samples"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1")
+    return args
+
+
+@dataclass
+class Stack:
+    """What one run started; `close` undoes it in reverse order."""
+
+    tmp: Path
+    children: list[infra.Child] = field(default_factory=list)
+    database: infra.Database | None = None
+    vhost: infra.Vhost | None = None
+    sink: observers.SmtpSink | None = None
+    events: observers.EventsObserver | None = None
+
+    def start(self, name: str, command: list[str], env: dict[str, str]) -> infra.Child:
+        child = infra.Child(name, command, env, self.tmp)
+        self.children.append(child)
+        return child
+
+    def stop(self, child: infra.Child) -> None:
+        child.stop()
+        self.children.remove(child)
+
+    async def close(self) -> None:
+        for child in reversed(self.children):
+            with contextlib.suppress(Exception):
+                child.stop()
+        self.children.clear()
+        if self.events is not None:
+            await self.events.stop()
+        if self.sink is not None:
+            self.sink.stop()
+        if self.database is not None:
+            try:
+                await self.database.drop()
+            except Exception as exc:
+                print(f"warning: could not drop database {self.database.name}: {exc}")
+        if self.vhost is not None:
+            try:
+                self.vhost.delete()
+            except Exception as exc:
+                print(f"warning: could not delete vhost {self.vhost.name}: {exc}")
+
+
+def service_env(settings: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEMPSTRONG_")}
+    env.update({f"TEMPSTRONG_{k}": v for k, v in settings.items()})
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def pipeline_commands(tempstrong: list[str]) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """The commands of projector, publisher and delivery worker that exist, and why others don't."""
+    help_text = infra.run_checked([*tempstrong, "--help"], dict(os.environ))
+    choices = re.findall(r"\{([^}]*)\}", help_text)
+    subcommands = set(choices[0].split(",")) if choices else set()
+    found: dict[str, list[str]] = {}
+    missing: dict[str, str] = {}
+    for name in ("projector", "publisher"):
+        if name in subcommands:
+            found[name] = [*tempstrong, name]
+        else:
+            missing[name] = f"`tempstrong {name}` does not exist yet"
+    if "delivery" in subcommands:
+        found["delivery"] = [*tempstrong, "delivery"]
+    elif importlib.util.find_spec("service.delivery.__main__") is not None:
+        found["delivery"] = [sys.executable, "-m", "service.delivery"]
+    else:
+        missing["delivery"] = "`tempstrong delivery` does not exist yet"
+    return found, missing
+
+
+def median_of(results: list[dict[str, Any]], key: str) -> float:
+    return round(float(statistics.median(float(r[key]) for r in results)), 3)
+
+
+def ratio(a: float, b: float) -> float:
+    return round(a / b, 3) if b else float("nan")
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    wrk = infra.ensure_wrk()
+    tempstrong = infra.tempstrong_command()
+    started_at = datetime.now(UTC)
+    report: dict[str, Any] = {
+        "started_at": started_at.isoformat(timespec="seconds"),
+        "config": {k: v for k, v in vars(args).items() if k not in ("admin_database_url", "sweep")},
+    }
+    with tempfile.TemporaryDirectory(prefix="tempstrong-bench-") as tmp_name:
+        stack = Stack(Path(tmp_name))
+        try:
+            await _run_in(stack, args, wrk, tempstrong, report)
+        finally:
+            if args.keep_logs:
+                _keep_logs(stack, started_at)
+            await stack.close()
+    return report
+
+
+def _keep_logs(stack: Stack, started_at: datetime) -> None:
+    folder = RESULTS / f"{started_at:%Y%m%dT%H%M%SZ}-logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    for log in stack.tmp.glob("*.log"):
+        (folder / log.name).write_bytes(log.read_bytes()[-2_000_000:])
+
+
+async def _run_in(
+    stack: Stack, args: argparse.Namespace, wrk: str, tempstrong: list[str], report: dict[str, Any]
+) -> None:
+    keys = stack.tmp / "keys"
+    infra.run_checked([*tempstrong, "keys", "--out", str(keys)], dict(os.environ))
+    policy = stack.tmp / "policies.yaml"
+    policy.write_text(POLICY_YAML, encoding="utf-8")
+
+    stack.database = infra.Database(args.admin_database_url)
+    await stack.database.create()
+    report["machine"] = infra.machine_info(await stack.database.server_version())
+    print(
+        f"database {stack.database.name}; machine: {report['machine']['cpu_model']}, "
+        f"{report['machine']['nproc']} CPUs",
+        flush=True,
+    )
+
+    api_port, floor_port = infra.free_port(), infra.free_port()
+    settings = {
+        "DATABASE_URL": stack.database.url,
+        "JWKS": str(keys / "jwks.json"),
+        "JWT_ISSUER": JWT_ISSUER,
+        "JWT_AUDIENCE": JWT_AUDIENCE,
+        "POLICY_FILE": str(policy),
+        "DELIVERY_PUBLIC_KEY": (keys / "delivery-public.key").read_text().strip(),
+        "HASH_KEY": (keys / "hash.key").read_text().strip(),
+        "HTTP_HOST": infra.LOOPBACK,
+        "HTTP_PORT": str(api_port),
+    }
+
+    # The steady-rate pipeline: which processes exist, and a private vhost + SMTP sink for them.
+    pipeline: dict[str, list[str]] = {}
+    missing: dict[str, str] = {"all": "steady phase off (--steady-rate 0)"}
+    if args.steady_rate > 0:
+        pipeline, missing = pipeline_commands(tempstrong)
+        if {"publisher", "delivery"} <= set(pipeline):
+            try:
+                stack.vhost = infra.Vhost()
+                stack.vhost.create()
+                settings["AMQP_URL"] = stack.vhost.url
+                stack.sink = observers.SmtpSink(infra.free_port())
+                stack.sink.start()
+            except (infra.BenchError, ImportError, OSError) as exc:
+                stack.vhost = None if stack.vhost and not stack.vhost.created else stack.vhost
+                for name in ("publisher", "delivery"):
+                    missing[name] = f"cannot run: {exc}"
+                    pipeline.pop(name, None)
+    env = service_env(settings)
+    infra.run_checked([*tempstrong, "migrate"], env)
+    if "AMQP_URL" in settings:
+        # A downstream consumer of tempstrong.events, bound before the publisher starts.
+        stack.events = observers.EventsObserver(settings["AMQP_URL"])
+        await stack.events.connect()
+
+    token = infra.run_checked(
+        [
+            *tempstrong,
+            "token",
+            "--keys",
+            str(keys),
+            "--client",
+            CLIENT,
+            "--lifetime",
+            "86400",
+            "--permissions",
+            *ADMIN_PERMISSIONS,
+        ],
+        env,
+    ).strip()
+
+    api_command = [*tempstrong, "api"]
+    if args.api_switch_interval is not None:
+        api_command = [
+            sys.executable,
+            "-c",
+            f"import sys; sys.setswitchinterval({float(args.api_switch_interval)!r}); "
+            "from service.cli import main; sys.exit(main(['api']))",
+        ]
+    api = stack.start("api", api_command, env)
+    floor = stack.start(
+        "floor",
+        [
+            sys.executable,
+            str(HERE / "floor.py"),
+            "--database-url",
+            stack.database.url,
+            "--port",
+            str(floor_port),
+            "--pool-size",
+            str(args.floor_pool),
+        ],
+        env,
+    )
+    api_url, floor_url = (
+        f"http://{infra.LOOPBACK}:{api_port}",
+        f"http://{infra.LOOPBACK}:{floor_port}",
+    )
+    await asyncio.gather(
+        api.wait_http_ready(f"{api_url}/readyz"), floor.wait_http_ready(f"{floor_url}/readyz")
+    )
+
+    # The pipeline starts before seeding so that it drains the creation events meanwhile.
+    pipeline_children = _start_pipeline(stack, pipeline, env)
+    print(f"seeding {args.users} users with a credential each ...", flush=True)
+    seconds = await clients.seed_users(api_url, token, CLIENT, args.users)
+    report["seed"] = {
+        "users": args.users,
+        "seconds": round(seconds, 2),
+        "per_s": round(args.users / seconds, 1),
+    }
+    print(f"  seeded in {seconds:.1f} s ({args.users / seconds:.0f} users/s)", flush=True)
+
+    report["steady"] = await _steady_phase(
+        stack, args, api_url, token, pipeline, missing, pipeline_children
+    )
+    for child in pipeline_children:
+        stack.stop(child)  # the throughput runs measure the API alone
+
+    scripts = stack.tmp
+    service_script = wrkrun.write_script(
+        scripts / "service.lua",
+        users=args.users,
+        path_template=clients.reset_path(CLIENT, "{user}"),
+        token=token,
+    )
+    floor_script = wrkrun.write_script(
+        scripts / "floor.lua", users=args.users, path_template="/floor/{user}", token=""
+    )
+    targets = {"service": (api_url, service_script, api), "floor": (floor_url, floor_script, floor)}
+
+    def drive(target: str, connections: int, duration: float) -> dict[str, Any]:
+        url, script, child = targets[target]
+        child.check_alive()
+        cpu_before = infra.proc_cpu_seconds(child.pid)
+        result = wrkrun.run_wrk(
+            wrk,
+            target=target,
+            url=url,
+            script=script,
+            connections=connections,
+            duration=duration,
+            threads=args.threads,
+        )
+        cpu_seconds = infra.proc_cpu_seconds(child.pid) - cpu_before
+        out = result.as_dict()
+        # CPU of the server process only (not PostgreSQL, not wrk): ms per request, and cores used.
+        out["server_cpu_ms_per_request"] = (
+            round(1000 * cpu_seconds / result.requests, 3) if result.requests else None
+        )
+        out["server_cpu_cores"] = (
+            round(cpu_seconds / result.duration_s, 2) if result.duration_s else None
+        )
+        return out
+
+    if args.warmup > 0:
+        for target in targets:
+            await asyncio.to_thread(drive, target, args.connections, args.warmup)
+
+    runs: dict[str, list[dict[str, Any]]] = {"service": [], "floor": []}
+    for index in range(args.repeat):
+        for target in ("service", "floor") if index % 2 == 0 else ("floor", "service"):
+            result = await asyncio.to_thread(drive, target, args.connections, args.duration)
+            runs[target].append(result)
+            print(
+                f"  run {index + 1}/{args.repeat} {target:7}: {result['rps']:8.1f} req/s  "
+                f"p50 {result['p50_ms']:7.2f} ms  p99 {result['p99_ms']:7.2f} ms  "
+                f"non-2xx {result['non_2xx']}  socket errors {result['socket_errors']}",
+                flush=True,
+            )
+    report["runs"] = runs
+    report["summary"] = _summary(runs)
+    report["api_memory_after_main_runs_kib"] = infra.proc_status(api.pid)
+
+    sweep: list[dict[str, Any]] = []
+    for connections in args.sweep_connections:
+        for target in ("service", "floor"):
+            result = await asyncio.to_thread(drive, target, connections, args.sweep_duration)
+            sweep.append(result)
+            print(
+                f"  sweep c={connections:<4} {target:7}: {result['rps']:8.1f} req/s  "
+                f"p99 {result['p99_ms']:7.2f} ms",
+                flush=True,
+            )
+    report["sweep"] = sweep
+
+    print(f"history: building a credential with {args.history_events} events ...", flush=True)
+    report["history"] = await clients.history_probe(
+        api_url, token, CLIENT, long_events=args.history_events, samples=args.history_samples
+    )
+    report["api_memory_kib"] = infra.proc_status(api.pid)
+
+    if args.profile:
+        report["profile"] = await _profile(stack, args, api, drive, stamp_of(report))
+    api.check_alive()
+    report["loadavg_at_end"] = list(os.getloadavg())
+
+
+def _start_pipeline(
+    stack: Stack, pipeline: dict[str, list[str]], env: dict[str, str]
+) -> list[infra.Child]:
+    children = []
+    for name, command in pipeline.items():
+        child_env = dict(env)
+        if name == "delivery":
+            assert stack.sink is not None
+            child_env["TEMPSTRONG_SMTP_URL"] = stack.sink.url
+            child_env["TEMPSTRONG_DELIVERY_PRIVATE_KEY"] = (
+                (stack.tmp / "keys" / "delivery-private.key").read_text().strip()
+            )
+        children.append(stack.start(name, command, child_env))
+    return children
+
+
+def pipeline_observers(
+    stack: Stack, pipeline: dict[str, list[str]], missing: dict[str, str]
+) -> list[clients.Observer]:
+    """One observer per measured outcome; a NotMeasured placeholder says why one is missing."""
+    assert stack.database is not None
+    found: list[clients.Observer] = []
+    if "projector" in pipeline:
+        found.append(observers.ProjectionObserver(stack.database.url, CLIENT))
+    else:
+        reason = missing.get("projector") or missing.get("all", "projector missing")
+        found.append(observers.NotMeasured("projection_lag", reason))
+    reason = "; ".join(v for k, v in missing.items() if k in ("publisher", "delivery", "all"))
+    if stack.events is not None and "publisher" in pipeline:
+        found.append(stack.events)
+    else:
+        found.append(observers.NotMeasured("reset_to_published", reason or "not wired"))
+    if stack.sink is not None and {"publisher", "delivery"} <= set(pipeline):
+        found.append(observers.DeliveryObserver(stack.sink))
+    else:
+        found.append(observers.NotMeasured("reset_to_delivered", reason or "not wired"))
+    return found
+
+
+async def _steady_phase(
+    stack: Stack,
+    args: argparse.Namespace,
+    api_url: str,
+    token: str,
+    pipeline: dict[str, list[str]],
+    missing: dict[str, str],
+    children: list[infra.Child],
+) -> dict[str, Any]:
+    watchers = pipeline_observers(stack, pipeline, missing)
+    report: dict[str, Any] = {
+        "processes": {k: " ".join(v[-3:]) for k, v in pipeline.items()},
+        "missing": missing,
+    }
+    if args.steady_rate <= 0:
+        report["observers"] = {w.name: w.result() for w in watchers}
+        return report
+    # Let the pipeline catch up with the seeding (creation events, creation mails) first; give up
+    # after --drain-timeout, or once nothing has moved for STALL_SECONDS (a stuck pipeline).
+    drained_at = last_progress = time.monotonic()
+    deadline = drained_at + args.drain_timeout
+    projection = next((w for w in watchers if isinstance(w, observers.ProjectionObserver)), None)
+    progress: tuple[int, int] = (-1, -1)
+    while time.monotonic() < deadline and time.monotonic() - last_progress < STALL_SECONDS:
+        for child in children:
+            child.check_alive()
+        rows = await projection.rows() if projection is not None else args.users
+        mails = stack.sink.count() if stack.sink is not None else args.users
+        if (rows, mails) != progress:
+            progress, last_progress = (rows, mails), time.monotonic()
+        if rows >= args.users and mails >= args.users:
+            break
+        await asyncio.sleep(0.5)
+    report["pre_drain_seconds"] = round(time.monotonic() - drained_at, 1)
+    report["pre_drain_progress"] = {"projected_rows": progress[0], "mails": progress[1]}
+    print(
+        f"steady phase: {args.steady_rate:.0f} resets/s for {args.steady_duration:.0f} s "
+        f"(pipeline drained the seeding in {report['pre_drain_seconds']} s)",
+        flush=True,
+    )
+    for watcher in watchers:
+        await watcher.start()
+    try:
+        result = await clients.steady_rate(
+            api_url,
+            token,
+            CLIENT,
+            users=args.users,
+            rate=args.steady_rate,
+            duration=args.steady_duration,
+            observers=watchers,
+        )
+        deadline = time.monotonic() + args.drain_timeout
+        for watcher in watchers:
+            await watcher.drain(max(0.0, deadline - time.monotonic()))
+    finally:
+        for watcher in watchers:
+            await watcher.stop()
+    report.update(result.summary())
+    report["observers"] = {w.name: w.result() for w in watchers}
+    return report
+
+
+def _summary(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    for target, results in runs.items():
+        summary[target] = {
+            "rps": median_of(results, "rps"),
+            "ok_rps": median_of(results, "ok_rps"),
+            "p50_ms": median_of(results, "p50_ms"),
+            "p99_ms": median_of(results, "p99_ms"),
+            "server_cpu_ms_per_request": median_of(results, "server_cpu_ms_per_request"),
+            "server_cpu_cores": median_of(results, "server_cpu_cores"),
+            "non_2xx_total": sum(r["non_2xx"] for r in results),
+            "socket_errors_total": sum(r["socket_errors"] for r in results),
+        }
+    service, floor = summary["service"], summary["floor"]
+    summary["ratio_rps"] = ratio(service["ok_rps"], floor["ok_rps"])
+    summary["ratio_rps_per_pair"] = [
+        ratio(s["ok_rps"], f["ok_rps"]) for s, f in zip(runs["service"], runs["floor"], strict=True)
+    ]
+    summary["ratio_p99"] = ratio(service["p99_ms"], floor["p99_ms"])
+    return summary
+
+
+async def _profile(
+    stack: Stack, args: argparse.Namespace, api: infra.Child, drive: Any, stamp: str
+) -> dict[str, Any]:
+    reason = profiling.profile_available()
+    if reason:
+        return {"status": "not measured", "reason": reason}
+    assert stack.database is not None
+    out: dict[str, Any] = {}
+    seconds = args.profile_seconds
+    for kind in ("cpu", "gil", "idle"):
+        raw = RESULTS / f"{stamp}-profile-{kind}.txt"
+        spy = profiling.start_record(api.pid, seconds, raw, mode=kind)
+        tasks = [asyncio.to_thread(drive, "service", args.connections, seconds + 2)]
+        if kind == "cpu":
+            db = stack.database
+            tasks.append(profiling.sample_db_waits(db.url, db.name, seconds))
+        results = await asyncio.gather(*tasks)
+        error = await profiling.wait_process(spy, 30)
+        entry: dict[str, Any] = {"raw": str(raw), "wrk": results[0]}
+        if len(results) > 1:
+            out["db_waits"] = results[1]
+        if error or not raw.exists():
+            entry["error"] = error or "no output"
+        else:
+            entry.update(profiling.summarize_raw(raw))
+        out[kind] = entry
+        print(f"  profile {kind}: {raw}", flush=True)
+    return out
+
+
+def print_report(report: dict[str, Any], json_path: Path, png_path: Path | None) -> None:
+    s = report["summary"]
+    sv, fl = s["service"], s["floor"]
+    cfg = report["config"]
+    print()
+    print(
+        f"== tempstrong reset vs floor: wrk -t{cfg['threads']} -c{cfg['connections']} "
+        f"-d{cfg['duration']:g}s, median of {cfg['repeat']} =="
+    )
+    print(
+        f"service (reset): {sv['ok_rps']:8.1f} resets/s  p50 {sv['p50_ms']:7.2f} ms  "
+        f"p99 {sv['p99_ms']:7.2f} ms  non-2xx {sv['non_2xx_total']}"
+    )
+    print(
+        f"floor (INSERT):  {fl['ok_rps']:8.1f} req/s     p50 {fl['p50_ms']:7.2f} ms  "
+        f"p99 {fl['p99_ms']:7.2f} ms  non-2xx {fl['non_2xx_total']}"
+    )
+    print(
+        f"server CPU per request: service {sv['server_cpu_ms_per_request']} ms "
+        f"({sv['server_cpu_cores']} cores busy), floor {fl['server_cpu_ms_per_request']} ms "
+        f"({fl['server_cpu_cores']} cores busy)"
+    )
+    print(
+        f"ratio service/floor: throughput {s['ratio_rps']:.3f} (per pair "
+        f"{s['ratio_rps_per_pair']}), p99 {s['ratio_p99']:.2f}x"
+    )
+    h = report["history"]
+    print(
+        f"history: fresh {h['fresh']['events_from_to']} events: p50 {h['fresh']['p50_ms']} ms "
+        f"p99 {h['fresh']['p99_ms']} ms | long {h['long']['events_from_to']} events: "
+        f"p50 {h['long']['p50_ms']} ms p99 {h['long']['p99_ms']} ms"
+    )
+    mem = report.get("api_memory_kib", {})
+    print(
+        f"API memory: peak RSS (VmHWM) {mem.get('VmHWM', 0) / 1024:.1f} MiB, "
+        f"RSS now {mem.get('VmRSS', 0) / 1024:.1f} MiB, threads {mem.get('Threads')}"
+    )
+    steady = report["steady"]
+    if "sent" in steady:
+        lat = steady["reset_latency"]
+        print(
+            f"steady {steady['target_rate']:.0f}/s: achieved {steady['achieved_rate']}/s, "
+            f"reset p50 {lat.get('p50_ms')} ms p99 {lat.get('p99_ms')} ms, "
+            f"late starts {steady['late_starts']}"
+        )
+    for name, result in steady.get("observers", {}).items():
+        if result.get("status") == "measured":
+            print(
+                f"  {name}: p50 {result.get('p50_ms')} ms  p99 {result.get('p99_ms')} ms  "
+                f"max {result.get('max_ms')} ms  (n={result.get('count', 0)}, "
+                f"expected {result['expected']})"
+            )
+        else:
+            print(f"  {name}: NOT MEASURED YET ({result.get('reason')})")
+    print(f"results: {json_path}")
+    if png_path:
+        print(f"plot:    {png_path}")
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def stamp_of(report: dict[str, Any]) -> str:
+    """ "2026-11-27T00:36:08+00:00" -> "20261127T003608Z" (file names of one run's results)."""
+    return str(report["started_at"]).replace(":", "").replace("-", "").replace("+0000", "Z")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    signal.signal(signal.SIGTERM, _interrupted)  # clean up (finally blocks) on SIGTERM too
+    try:
+        report = asyncio.run(run(args))
+    except infra.BenchError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("bench: interrupted; processes stopped, database dropped", file=sys.stderr)
+        return 130
+    stamp = stamp_of(report)
+    json_path = RESULTS / f"{stamp}.json"
+    machine, config = report["machine"], report["config"]
+    title = (
+        f"tempstrong reset vs floor ({machine['nproc']} CPUs, {machine['cpu_model']}), "
+        f"wrk {config['sweep_duration']:g} s per point"
+    )
+    png_path = (
+        plot.plot_sweep(report["sweep"], RESULTS / f"{stamp}.png", title)
+        if report.get("sweep")
+        else None
+    )
+    report["plot"] = str(png_path) if png_path else None
+    text = json.dumps(report, indent=2, default=str)
+    json_path.write_text(text, encoding="utf-8")
+    (RESULTS / "latest.json").write_text(text, encoding="utf-8")
+    print_report(report, json_path, png_path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
