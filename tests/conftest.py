@@ -78,6 +78,14 @@ def settings(tokens: TokenFactory, delivery_keys, policy_path: Path, database_ur
     )
 
 
+@pytest.fixture
+async def fresh_database() -> AsyncIterator[str]:
+    """A database of its own, for tests that run `tempstrong` processes against it."""
+    name = await create_database("tempstrong_proc")
+    yield url_for(name)
+    await drop_database(name)
+
+
 @pytest.fixture(scope="session")
 def clock() -> SettableClock:
     return SettableClock()

@@ -16,8 +16,7 @@ from tests.delivery.sinks import SmsSink, SmtpSink
 from tests.support.amqp import create_vhost, delete_vhost
 from tests.support.database import create_database, drop_database, url_for
 from tests.support.http import BASE
-from tests.support.policies import POLICY_FILE
-from tests.support.process import free_port, run, start, wait_http
+from tests.support.process import api_env, free_port, run, start, wait_http
 
 CODE_LINE = re.compile(r"^Code: (\S+)\r?$", re.MULTILINE)
 PERMISSIONS = [
@@ -37,20 +36,12 @@ async def stack(tmp_path) -> AsyncIterator[dict]:
     smtp.start()
     sms = SmsSink()
     await sms.start()
-    assert run(["keys", "--out", "k"], {}, tmp_path).returncode == 0
-    (tmp_path / "policies.yaml").write_text(POLICY_FILE)
     port = free_port()
     keys = tmp_path / "k"
     env = {
+        **api_env(tmp_path, port),
         "TEMPSTRONG_DATABASE_URL": url_for(database),
         "TEMPSTRONG_AMQP_URL": amqp_url,
-        "TEMPSTRONG_JWKS": str(keys / "jwks.json"),
-        "TEMPSTRONG_JWT_ISSUER": "tempstrong-dev",
-        "TEMPSTRONG_JWT_AUDIENCE": "tempstrong",
-        "TEMPSTRONG_POLICY_FILE": str(tmp_path / "policies.yaml"),
-        "TEMPSTRONG_DELIVERY_PUBLIC_KEY": (keys / "delivery-public.key").read_text().strip(),
-        "TEMPSTRONG_HASH_KEY": (keys / "hash.key").read_text().strip(),
-        "TEMPSTRONG_HTTP_PORT": str(port),
         "TEMPSTRONG_SMTP_URL": smtp.url,
         "TEMPSTRONG_SMS_URL": sms.url,
         "TEMPSTRONG_SPOOL_DIR": str(tmp_path / "spool"),

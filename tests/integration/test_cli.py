@@ -11,12 +11,9 @@ import subprocess
 import aiohttp
 import asyncpg
 import jwt
-import pytest
 
-from tests.support.database import create_database, drop_database, url_for
 from tests.support.http import BASE
-from tests.support.policies import POLICY_FILE
-from tests.support.process import free_port, run, start, wait_http
+from tests.support.process import api_env, free_port, run, start, wait_http
 
 
 def _stop(process: subprocess.Popen[str]) -> int:
@@ -128,13 +125,6 @@ def test_keys_and_token(tmp_path):
     assert claims["roles"] == ["SelfAdmin"] and claims["client"] == "acme" and claims["sub"] == "u1"
 
 
-@pytest.fixture
-async def fresh_database():
-    name = await create_database("tempstrong_cli")
-    yield url_for(name)
-    await drop_database(name)
-
-
 async def test_migrate_then_api_serves_a_reset_and_stops_cleanly(tmp_path, fresh_database):
     env = {"TEMPSTRONG_DATABASE_URL": fresh_database}
     for _ in range(2):  # safe to run again
@@ -147,18 +137,8 @@ async def test_migrate_then_api_serves_a_reset_and_stops_cleanly(tmp_path, fresh
         await connection.close()
     assert {"tempstrong_events", "tempstrong_snapshots"} <= tables
 
-    assert run(["keys", "--out", "k"], {}, tmp_path).returncode == 0
-    (tmp_path / "policies.yaml").write_text(POLICY_FILE)
     port = free_port()
-    env.update(
-        TEMPSTRONG_JWKS=str(tmp_path / "k" / "jwks.json"),
-        TEMPSTRONG_JWT_ISSUER="tempstrong-dev",
-        TEMPSTRONG_JWT_AUDIENCE="tempstrong",
-        TEMPSTRONG_POLICY_FILE=str(tmp_path / "policies.yaml"),
-        TEMPSTRONG_DELIVERY_PUBLIC_KEY=(tmp_path / "k" / "delivery-public.key").read_text().strip(),
-        TEMPSTRONG_HTTP_PORT=str(port),
-        TEMPSTRONG_HASH_KEY=(tmp_path / "k" / "hash.key").read_text().strip(),
-    )
+    env.update(api_env(tmp_path, port))
     process = start(["api"], env, tmp_path)
     try:
         wait_http(f"http://127.0.0.1:{port}/readyz", process)

@@ -10,34 +10,15 @@ import aiohttp
 import asyncpg
 import pytest
 
-from tests.support.database import create_database, drop_database, url_for
 from tests.support.http import BASE
-from tests.support.policies import POLICY_FILE
-from tests.support.process import free_port, run, start, wait_http
-
-
-@pytest.fixture
-async def fresh_database():
-    name = await create_database("tempstrong_shutdown")
-    yield url_for(name)
-    await drop_database(name)
+from tests.support.process import api_env, free_port, run, start, wait_http
 
 
 async def test_sigterm_during_a_slow_request_lets_it_finish(tmp_path, fresh_database):
     env = {"TEMPSTRONG_DATABASE_URL": fresh_database}
     assert run(["migrate"], env, tmp_path).returncode == 0
-    assert run(["keys", "--out", "k"], {}, tmp_path).returncode == 0
-    (tmp_path / "policies.yaml").write_text(POLICY_FILE)
     port = free_port()
-    env.update(
-        TEMPSTRONG_JWKS=str(tmp_path / "k" / "jwks.json"),
-        TEMPSTRONG_JWT_ISSUER="tempstrong-dev",
-        TEMPSTRONG_JWT_AUDIENCE="tempstrong",
-        TEMPSTRONG_POLICY_FILE=str(tmp_path / "policies.yaml"),
-        TEMPSTRONG_DELIVERY_PUBLIC_KEY=(tmp_path / "k" / "delivery-public.key").read_text().strip(),
-        TEMPSTRONG_HASH_KEY=(tmp_path / "k" / "hash.key").read_text().strip(),
-        TEMPSTRONG_HTTP_PORT=str(port),
-    )
+    env.update(api_env(tmp_path, port))
     token = run(
         ["token", "--keys", "k", "--client", "acme", "--permissions", "AccessControl.UserCreate"],
         {},

@@ -9,7 +9,6 @@ import signal
 import threading
 
 import asyncpg
-import pytest
 
 from projections.credentials import CredentialRow, apply_events
 from service.application import UserProfile
@@ -17,15 +16,7 @@ from service.bootstrap import build_service
 from service.config import load_policy_file
 from service.domain.errors import DomainError
 from service.persistence import EventStoreApp, postgres_env
-from tests.support.database import create_database, drop_database, url_for
 from tests.support.process import run, start
-
-
-@pytest.fixture
-async def fresh_database():
-    name = await create_database("tempstrong_projector")
-    yield url_for(name)
-    await drop_database(name)
 
 
 def _workload(service, stop: threading.Event, users: int) -> int:

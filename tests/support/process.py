@@ -62,3 +62,21 @@ def wait_http(url: str, process: subprocess.Popen[str], timeout: float = 30) -> 
         except OSError:
             time.sleep(0.2)
     raise AssertionError(f"{url} did not answer within {timeout}s")
+
+
+def api_env(workdir: Path, port: int) -> dict[str, str]:
+    """Dev keys in `workdir/k`, the test policy file, and the API's settings that use them."""
+    from tests.support.policies import POLICY_FILE
+
+    assert run(["keys", "--out", "k"], {}, workdir).returncode == 0
+    (workdir / "policies.yaml").write_text(POLICY_FILE)
+    keys = workdir / "k"
+    return {
+        "TEMPSTRONG_JWKS": str(keys / "jwks.json"),
+        "TEMPSTRONG_JWT_ISSUER": "tempstrong-dev",
+        "TEMPSTRONG_JWT_AUDIENCE": "tempstrong",
+        "TEMPSTRONG_POLICY_FILE": str(workdir / "policies.yaml"),
+        "TEMPSTRONG_DELIVERY_PUBLIC_KEY": (keys / "delivery-public.key").read_text().strip(),
+        "TEMPSTRONG_HASH_KEY": (keys / "hash.key").read_text().strip(),
+        "TEMPSTRONG_HTTP_PORT": str(port),
+    }
