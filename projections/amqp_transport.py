@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
 
+from service.correlation import CORRELATION_HEADER
 from service.messaging.topology import (
     DELIVERY_EXCHANGE,
     DELIVERY_ROUTING_KEY,
@@ -17,8 +19,18 @@ from service.messaging.topology import (
 )
 
 from .cloudevents import CONTENT_TYPE
+from .publisher import Outgoing
 
 PUBLISH_TIMEOUT_SECONDS = 10.0
+
+
+def _correlation(message: Outgoing, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The AMQP `correlation_id` property and the `x-correlation-id` header (when there is one)."""
+    headers = dict(headers or {})
+    if message.correlation_id is None:
+        return {"headers": headers} if headers else {}
+    headers[CORRELATION_HEADER] = message.correlation_id
+    return {"correlation_id": message.correlation_id, "headers": headers}
 
 
 class AmqpTransport:
@@ -44,40 +56,41 @@ class AmqpTransport:
         assert self._events is not None and self._delivery is not None
         return self._events, self._delivery
 
-    async def publish_events(self, messages: Sequence[tuple[str, str, bytes]]) -> None:
+    async def publish_events(self, messages: Sequence[Outgoing]) -> None:
         events, _ = await self._ensure()
         await self._confirm_all(
             events.publish(
                 aio_pika.Message(
-                    body,
+                    message.body,
                     content_type=CONTENT_TYPE,
-                    message_id=message_id,
+                    message_id=message.message_id,
                     delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                    **_correlation(message),
                 ),
-                routing_key=key,
+                routing_key=message.route,
                 # aio-pika defaults to mandatory: an event nobody is bound to yet is not an error
                 mandatory=False,
                 timeout=PUBLISH_TIMEOUT_SECONDS,
             )
-            for key, message_id, body in messages
+            for message in messages
         )
 
-    async def publish_envelopes(self, envelopes: Sequence[tuple[str, str, bytes]]) -> None:
+    async def publish_envelopes(self, envelopes: Sequence[Outgoing]) -> None:
         _, delivery = await self._ensure()
         await self._confirm_all(
             delivery.publish(
                 aio_pika.Message(
-                    body,
+                    envelope.body,
                     content_type="application/json",
-                    message_id=message_id,
+                    message_id=envelope.message_id,
                     delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                    headers={"x-credential-id": credential_id},
+                    **_correlation(envelope, {"x-credential-id": envelope.route}),
                 ),
                 routing_key=DELIVERY_ROUTING_KEY,
                 mandatory=True,
                 timeout=PUBLISH_TIMEOUT_SECONDS,
             )
-            for message_id, credential_id, body in envelopes
+            for envelope in envelopes
         )
 
     async def _confirm_all(self, publishes) -> None:  # type: ignore[no-untyped-def]

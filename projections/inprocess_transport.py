@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 from service.delivery.inprocess import InProcessDelivery
 
+from .publisher import Outgoing
+
 log = logging.getLogger("tempstrong.publisher.dev")
 
 
@@ -15,10 +17,10 @@ class InProcessTransport:
         self._delivery = delivery
         self.events_published = 0
 
-    async def publish_events(self, messages: Sequence[tuple[str, str, bytes]]) -> None:
+    async def publish_events(self, messages: Sequence[Outgoing]) -> None:
         # No broker in dev mode: downstream consumers are not there to read events.
         self.events_published += len(messages)
 
-    async def publish_envelopes(self, envelopes: Sequence[tuple[str, str, bytes]]) -> None:
-        for message_id, _credential_id, body in envelopes:
-            self._delivery.publish(body, message_id)
+    async def publish_envelopes(self, envelopes: Sequence[Outgoing]) -> None:
+        for envelope in envelopes:
+            self._delivery.publish(envelope.body, envelope.message_id, envelope.correlation_id)

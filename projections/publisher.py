@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -16,6 +17,7 @@ import asyncpg
 from eventsourcing.persistence import Mapper, Notification
 from prometheus_client import CollectorRegistry, Counter
 
+from service.correlation import correlation_id_of
 from service.domain.credential import TempStrongPassword
 
 from .cloudevents import cloud_event, routing_key
@@ -25,14 +27,24 @@ from .credentials_pg import TRACKING_TABLE
 PUBLISHER_NAME = "publisher"
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """A CloudEvent (`route` = routing key) or a sealed envelope (`route` = credential id)."""
+
+    route: str
+    message_id: str
+    body: bytes
+    correlation_id: str | None
+
+
 class Transport(Protocol):
     """Where messages go: RabbitMQ in production, an in-process queue in dev mode."""
 
-    async def publish_events(self, messages: Sequence[tuple[str, str, bytes]]) -> None:
-        """(routing key, message id, CloudEvent JSON) each, confirmed before returning."""
+    async def publish_events(self, messages: Sequence[Outgoing]) -> None:
+        """CloudEvents by routing key, confirmed before returning."""
 
-    async def publish_envelopes(self, envelopes: Sequence[tuple[str, str, bytes]]) -> None:
-        """(message id, credential id, envelope JSON) each, confirmed before returning."""
+    async def publish_envelopes(self, envelopes: Sequence[Outgoing]) -> None:
+        """Sealed envelopes for the delivery worker, confirmed before returning."""
 
 
 class PublisherMetrics:
@@ -45,10 +57,23 @@ class PublisherMetrics:
         )
 
 
-def envelope_message(credential: TempStrongPassword, domain_event: Any) -> tuple[str, str, bytes]:
-    message_id = f"{credential.ext_id}:{domain_event.originator_version}"
-    body = json.dumps(domain_event.delivery, separators=(",", ":")).encode()
-    return message_id, str(credential.id), body
+def envelope_message(credential: TempStrongPassword, domain_event: Any) -> Outgoing:
+    return Outgoing(
+        route=str(credential.id),
+        message_id=f"{credential.ext_id}:{domain_event.originator_version}",
+        body=json.dumps(domain_event.delivery, separators=(",", ":")).encode(),
+        correlation_id=correlation_id_of(domain_event),
+    )
+
+
+def event_message(credential: TempStrongPassword, domain_event: Any) -> Outgoing:
+    message = cloud_event(credential, domain_event)
+    return Outgoing(
+        route=routing_key(credential, domain_event),
+        message_id=message["id"],
+        body=json.dumps(message, separators=(",", ":")).encode(),
+        correlation_id=correlation_id_of(domain_event),
+    )
 
 
 class PublisherSink:
@@ -72,14 +97,12 @@ class PublisherSink:
         return await self._tracking.position()
 
     async def handle(self, batch: Sequence[Notification]) -> float | None:
-        events: list[tuple[str, str, bytes]] = []
-        envelopes: list[tuple[str, str, bytes]] = []
+        events: list[Outgoing] = []
+        envelopes: list[Outgoing] = []
         decoded = credential_events(self._mapper, batch)
         for _, domain_event in decoded:
             credential = await asyncio.to_thread(self._states.after, domain_event)
-            message = cloud_event(credential, domain_event)
-            body = json.dumps(message, separators=(",", ":")).encode()
-            events.append((routing_key(credential, domain_event), message["id"], body))
+            events.append(event_message(credential, domain_event))
             if getattr(domain_event, "delivery", None):
                 envelopes.append(envelope_message(credential, domain_event))
         if envelopes:

@@ -11,6 +11,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import ApplicationRecorder, Mapper
 from psycopg_pool import ConnectionPool
 
+from .correlation import CorrelatingMapper
 from .domain.credential import TempStrongPassword
 from .domain.user import User
 
@@ -33,6 +34,11 @@ class EventStoreApp(Application[UUID]):
         TempStrongPassword: SNAPSHOT_INTERVAL,
         User: SNAPSHOT_INTERVAL,
     }
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return self.factory.mapper(
+            transcoder=self.construct_transcoder(), mapper_class=CorrelatingMapper
+        )
 
     def construct_recorder(self) -> ApplicationRecorder:
         recorder = super().construct_recorder()

@@ -26,6 +26,7 @@ from service.messaging.topology import (
     declare_topology,
 )
 
+from ..logs import request_id_in_scope
 from .metrics import DeliveryMetrics
 from .worker import Action, DeliveryWorker, Outcome
 
@@ -162,10 +163,11 @@ class AmqpConsumer:
         self._metrics.in_flight.inc()
         try:
             headers = dict(message.headers or {})
-            outcome = await self._worker.handle(
-                message.body, message.message_id or "", attempt_of(headers)
-            )
-            await self._settle(message, headers, outcome)
+            with request_id_in_scope(message.correlation_id):
+                outcome = await self._worker.handle(
+                    message.body, message.message_id or "", attempt_of(headers)
+                )
+                await self._settle(message, headers, outcome)
         except _SETTLE_ERRORS as exc:
             # The channel went away mid-settle: the broker redelivers, the dedup row catches it.
             log.warning(
@@ -208,6 +210,7 @@ class AmqpConsumer:
             headers=kept,
             content_type=message.content_type,
             message_id=message.message_id,
+            correlation_id=message.correlation_id,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         )
         await self._channel.default_exchange.publish(

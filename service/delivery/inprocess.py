@@ -15,6 +15,7 @@ from eventsourcing.persistence import ApplicationRecorder
 
 from service.sealing import Opener
 
+from ..logs import request_id_in_scope
 from .backoff import Backoff
 from .channels.outbox import OutboxChannel
 from .channels.pdf import PdfSpoolChannel
@@ -34,6 +35,7 @@ DEV_BACKOFF = Backoff(base=1.0, cap=30.0)
 class QueuedMessage:
     body: bytes
     message_id: str
+    correlation_id: str | None = None
     attempt: int = 1
 
 
@@ -44,9 +46,9 @@ class InProcessDelivery:
         self._timers: set[asyncio.TimerHandle] = set()
         self.dead_letters: list[QueuedMessage] = []
 
-    def publish(self, body: bytes, message_id: str) -> None:
+    def publish(self, body: bytes, message_id: str, correlation_id: str | None = None) -> None:
         """What the dev publisher calls instead of publishing to `tempstrong.delivery`."""
-        self._queue.put_nowait(QueuedMessage(body, message_id))
+        self._queue.put_nowait(QueuedMessage(body, message_id, correlation_id))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Handles messages one at a time until `stop`; the message in hand is finished first."""
@@ -65,7 +67,8 @@ class InProcessDelivery:
                 timer.cancel()
 
     async def _handle(self, message: QueuedMessage) -> None:
-        outcome = await self._worker.handle(message.body, message.message_id, message.attempt)
+        with request_id_in_scope(message.correlation_id):
+            outcome = await self._worker.handle(message.body, message.message_id, message.attempt)
         if outcome.action is Action.DEAD_LETTER:
             self.dead_letters.append(message)
         elif outcome.action is Action.RETRY:

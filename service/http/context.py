@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -57,7 +58,8 @@ class ApiContext:
         loop = asyncio.get_running_loop()
         bounded = with_deadline(self.deadline_seconds, functools.partial(fn, *args, **kwargs))
         return await asyncio.wait_for(
-            loop.run_in_executor(self.executor, bounded), self.deadline_seconds
+            loop.run_in_executor(self.executor, contextvars.copy_context().run, bounded),
+            self.deadline_seconds,
         )
 
 

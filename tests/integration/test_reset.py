@@ -229,3 +229,16 @@ async def test_bad_idempotency_key_is_400(api, tokens):
     user, _ = await caller.user_with_credential()
     response, body = await caller.reset("acme", user, headers={"Idempotency-Key": "x" * 300})
     assert response.status == 400 and body["errors"][0]["code"] == "errors.validation"
+
+
+async def test_the_request_id_is_stored_with_the_event_as_its_correlation_id(api, tokens):
+    caller = Caller(api, tokens.admin())
+    user, _ = await caller.user_with_credential()
+    response, _ = await caller.reset("acme", user, headers={"X-Request-Id": "corr-reset-1"})
+    assert response.status == 200 and response.headers["X-Request-Id"] == "corr-reset-1"
+    _, events = await caller.request("GET", credential_path("acme", user) + "/events")
+    reset = events["items"][-1]
+    assert reset["type"] == "TempStrongPasswordReset"
+    assert reset["data"]["correlationId"] == "corr-reset-1"
+    created = events["items"][0]
+    assert created["data"]["correlationId"] not in ("corr-reset-1", None)

@@ -20,6 +20,7 @@ from service.application import UserProfile
 from service.bootstrap import build_service
 from service.config import load_policy_file
 from service.domain.password import PasswordHasher
+from service.logs import request_id_in_scope
 from service.messaging.topology import DELIVERY_QUEUE, EVENTS_EXCHANGE, declare_topology
 from service.persistence import EventStoreApp, postgres_env
 from service.sealing import Opener
@@ -164,6 +165,22 @@ async def test_envelopes_carry_fragment1_sealed_and_it_completes_the_password(wo
     hasher = PasswordHasher(HASH_KEY)
     assert hasher.verify(password, created.credential.password_hash)
     assert await asyncio.to_thread(service.verify, "acme", "bob", password)
+
+
+async def test_messages_carry_the_correlation_id_of_the_request(world):
+    service = world["service"]
+
+    def make_in_request() -> None:
+        with request_id_in_scope("corr-dave"):
+            _make_user(service, "dave")
+
+    await asyncio.to_thread(make_in_request)
+    (event,) = await drain(world["events"], 1)
+    (envelope,) = await drain(await world["channel"].get_queue(DELIVERY_QUEUE), 1)
+    for message in (event, envelope):
+        assert message.correlation_id == "corr-dave"
+        assert message.headers["x-correlation-id"] == "corr-dave"
+    assert "corr-dave" not in event.body.decode()  # the CloudEvent contract is unchanged
 
 
 async def test_broker_outage_delays_but_never_loses_or_doubles(world):

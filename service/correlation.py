@@ -1,0 +1,35 @@
+"""The correlation id: the request id of the HTTP request that caused an event.
+
+It is stored with the event (attribute `correlation_id`), carried by the publisher into the AMQP
+messages (the `correlation_id` property and the `x-correlation-id` header), and logged by the
+delivery worker, so one id follows a reset from the request to the mail.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Mapper, StoredEvent
+
+from .logs import request_id_var
+
+CORRELATION_ATTRIBUTE = "correlation_id"
+CORRELATION_HEADER = "x-correlation-id"
+
+
+def correlation_id_of(domain_event: Any) -> str | None:
+    value = getattr(domain_event, CORRELATION_ATTRIBUTE, None)
+    return value if isinstance(value, str) else None
+
+
+class CorrelatingMapper(Mapper[UUID]):
+    """Stamps each new event with the request id in scope when it is stored."""
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        correlation_id = request_id_var.get()
+        if correlation_id is not None and correlation_id_of(domain_event) is None:
+            domain_event = copy.copy(domain_event)
+            object.__setattr__(domain_event, CORRELATION_ATTRIBUTE, correlation_id)
+        return super().to_stored_event(domain_event)
