@@ -1,13 +1,9 @@
-"""Commands and queries of the TSP service: load aggregates, let them decide, save, retry.
-
-Synchronous (the eventsourcing library has no asyncio API): the HTTP layer calls these methods
-through a bounded thread pool.
-"""
+"""Commands and queries of the TSP service: load aggregates, let them decide, save, retry."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -24,8 +20,8 @@ from .domain.password import GeneratedPassword, PasswordHasher, generate_passwor
 from .domain.policy import SendingMethod, TempStrongPasswordPolicy
 from .domain.states import CredentialState
 from .domain.user import User
-from .persistence import EventStoreApp
 from .sealing import Sealer
+from .store import AggregateStore
 
 MAX_ATTEMPTS = 8
 
@@ -80,7 +76,7 @@ def utc_now() -> datetime:
 class CredentialService:
     def __init__(
         self,
-        store: EventStoreApp,
+        store: AggregateStore,
         catalog: PolicyCatalog,
         hasher: PasswordHasher,
         sealer: Sealer | None,
@@ -94,41 +90,41 @@ class CredentialService:
 
     # -- users ------------------------------------------------------------------------------
 
-    def register_user(self, client: str, ext_id: str, profile: UserProfile) -> User:
+    async def register_user(self, client: str, ext_id: str, profile: UserProfile) -> User:
         self.catalog.default_policy(client)  # unknown client -> 404
 
-        def attempt() -> User:
-            user = self.store.get_or_none(User.create_id(client, ext_id))
+        async def attempt() -> User:
+            user = await self.store.get_or_none(User.create_id(client, ext_id))
             if isinstance(user, User):
                 user.register_again(**vars(profile))
             else:
                 user = User(client_ext_id=client, ext_id=ext_id, **vars(profile))
-            self._save(user)
+            await self._save(user)
             return user
 
-        return self._with_retries(attempt)
+        return await self._with_retries(attempt)
 
-    def get_user(self, client: str, ext_id: str) -> User:
+    async def get_user(self, client: str, ext_id: str) -> User:
         self.catalog.default_policy(client)
-        user = self.store.get_or_none(User.create_id(client, ext_id))
+        user = await self.store.get_or_none(User.create_id(client, ext_id))
         if not isinstance(user, User) or user.deleted:
             raise NotFound(f"User {ext_id!r} does not exist.")
         return user
 
-    def delete_user(self, client: str, ext_id: str, actor: str | None) -> None:
-        def attempt() -> None:
-            user = self.get_user(client, ext_id)
-            credential = self._attached_credential_or_none(user)
+    async def delete_user(self, client: str, ext_id: str, actor: str | None) -> None:
+        async def attempt() -> None:
+            user = await self.get_user(client, ext_id)
+            credential = await self._attached_credential_or_none(user)
             if credential is not None:
                 credential.delete(actor=actor)
             user.delete()
-            self._save(user, credential)
+            await self._save(user, credential)
 
-        self._with_retries(attempt)
+        await self._with_retries(attempt)
 
     # -- credential commands -----------------------------------------------------------------
 
-    def create_credential(
+    async def create_credential(
         self,
         client: str,
         user_ext_id: str,
@@ -141,15 +137,15 @@ class CredentialService:
     ) -> CredentialOutcome:
         new_ext_id = ext_id or str(uuid.uuid4())
 
-        def attempt() -> CredentialOutcome:
+        async def attempt() -> CredentialOutcome:
             now = self._clock()
-            replay = self._replay(idempotency_scope, now)
+            replay = await self._replay(idempotency_scope, now)
             if replay is not None:
                 return replay
-            user = self.get_user(client, user_ext_id)
+            user = await self.get_user(client, user_ext_id)
             if user.credential_id is not None:
                 raise AlreadyExists(f"User {user_ext_id!r} already has a TSP credential.")
-            if self.store.get_or_none(TempStrongPassword.create_id(client, new_ext_id)):
+            if await self.store.get_or_none(TempStrongPassword.create_id(client, new_ext_id)):
                 raise AlreadyExists(f"Credential extId {new_ext_id!r} is already in use.")
             policy = (
                 self.catalog.named_policy(policy_ext_id)
@@ -170,21 +166,21 @@ class CredentialService:
             )
             user.attach_credential(credential.id)
             outcome = CredentialOutcome.of(credential, policy, password)
-            record = self._record_outcome(idempotency_scope, outcome, now)
-            self._save(user, credential, record)
+            record = await self._record_outcome(idempotency_scope, outcome, now)
+            await self._save(user, credential, record)
             return outcome
 
-        return self._with_retries(attempt)
+        return await self._with_retries(attempt)
 
-    def reset_credential(
+    async def reset_credential(
         self, client: str, user_ext_id: str, *, actor: str | None, idempotency_scope: str | None
     ) -> CredentialOutcome:
-        def attempt() -> CredentialOutcome:
+        async def attempt() -> CredentialOutcome:
             now = self._clock()
-            replay = self._replay(idempotency_scope, now)
+            replay = await self._replay(idempotency_scope, now)
             if replay is not None:
                 return replay
-            user, credential = self._load(client, user_ext_id)
+            user, credential = await self._load(client, user_ext_id)
             policy = self.catalog.policy_in_effect(credential.policy_ext_id)
             password = generate_password(policy)
             delivery = self._sealed_delivery(
@@ -198,12 +194,14 @@ class CredentialService:
                 now=now,
             )
             outcome = CredentialOutcome.of(credential, policy, password)
-            self._save(credential, self._record_outcome(idempotency_scope, outcome, now))
+            await self._save(
+                credential, await self._record_outcome(idempotency_scope, outcome, now)
+            )
             return outcome
 
-        return self._with_retries(attempt)
+        return await self._with_retries(attempt)
 
-    def modify_credential(
+    async def modify_credential(
         self,
         client: str,
         user_ext_id: str,
@@ -215,7 +213,7 @@ class CredentialService:
         actor: str | None,
     ) -> TempStrongPassword:
         # No retry: a stale version is the caller's to resolve (409).
-        _, credential = self._load(client, user_ext_id)
+        _, credential = await self._load(client, user_ext_id)
         credential.modify(
             expected_version=expected_version,
             state_name=state_name,
@@ -226,60 +224,60 @@ class CredentialService:
             now=self._clock(),
         )
         try:
-            self._save(credential)
+            await self._save(credential)
         except IntegrityError:
             raise Conflict("The credential was modified concurrently.") from None
         return credential
 
-    def delete_credential(self, client: str, user_ext_id: str, actor: str | None) -> None:
-        def attempt() -> None:
-            user, credential = self._load(client, user_ext_id)
+    async def delete_credential(self, client: str, user_ext_id: str, actor: str | None) -> None:
+        async def attempt() -> None:
+            user, credential = await self._load(client, user_ext_id)
             credential.delete(actor=actor)
             user.detach_credential()
-            self._save(user, credential)
+            await self._save(user, credential)
 
-        self._with_retries(attempt)
+        await self._with_retries(attempt)
 
-    def verify(self, client: str, user_ext_id: str, password: str) -> bool:
+    async def verify(self, client: str, user_ext_id: str, password: str) -> bool:
         """True if the password matched; LoginSucceeded or LoginFailed is saved either way."""
 
-        def attempt() -> bool:
-            _, credential = self._load(client, user_ext_id)
+        async def attempt() -> bool:
+            _, credential = await self._load(client, user_ext_id)
             matched = credential.verify(
                 password_matches=lambda stored: self._hasher.verify(password, stored),
                 policy=self.catalog.policy_in_effect(credential.policy_ext_id),
                 now=self._clock(),
             )
-            self._save(credential)
+            await self._save(credential)
             return matched
 
-        return self._with_retries(attempt)
+        return await self._with_retries(attempt)
 
     # -- queries -----------------------------------------------------------------------------
 
-    def get_credential(self, client: str, user_ext_id: str) -> TempStrongPassword:
-        return self._load(client, user_ext_id)[1]
+    async def get_credential(self, client: str, user_ext_id: str) -> TempStrongPassword:
+        return (await self._load(client, user_ext_id))[1]
 
-    def credential_events(self, client: str, user_ext_id: str) -> list[Any]:
-        credential = self.get_credential(client, user_ext_id)
-        return list(self.store.events.get(credential.id))
+    async def credential_events(self, client: str, user_ext_id: str) -> list[Any]:
+        credential = await self.get_credential(client, user_ext_id)
+        return list(await self.store.events_of(credential.id))
 
     def now(self) -> datetime:
         return self._clock()
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _load(self, client: str, user_ext_id: str) -> tuple[User, TempStrongPassword]:
-        user = self.get_user(client, user_ext_id)
-        credential = self._attached_credential_or_none(user)
+    async def _load(self, client: str, user_ext_id: str) -> tuple[User, TempStrongPassword]:
+        user = await self.get_user(client, user_ext_id)
+        credential = await self._attached_credential_or_none(user)
         if credential is None:
             raise NotFound(f"User {user_ext_id!r} has no TSP credential.")
         return user, credential
 
-    def _attached_credential_or_none(self, user: User) -> TempStrongPassword | None:
+    async def _attached_credential_or_none(self, user: User) -> TempStrongPassword | None:
         if user.credential_id is None:
             return None
-        credential = self.store.get_or_none(user.credential_id)
+        credential = await self.store.get_or_none(user.credential_id)
         if not isinstance(credential, TempStrongPassword) or credential.deleted:
             return None
         return credential
@@ -318,18 +316,17 @@ class CredentialService:
         )
         return {**envelope, "sendingMethod": method.value}
 
-    def _replay(self, scope: str | None, now: datetime) -> CredentialOutcome | None:
+    async def _replay(self, scope: str | None, now: datetime) -> CredentialOutcome | None:
         if scope is None:
             return None
-        record = self.store.get_or_none(IdempotencyRecord.create_id(scope))
+        record = await self.store.get_or_none(IdempotencyRecord.create_id(scope))
         if not isinstance(record, IdempotencyRecord) or not record.is_live(now):
             return None
-        credential: TempStrongPassword = self.store.repository.get(
-            record.credential_id, version=record.credential_version
-        )
+        credential = await self.store.get_at(record.credential_id, record.credential_version)
+        assert isinstance(credential, TempStrongPassword)
         return CredentialOutcome(credential, has_body=record.has_body, replayed=True)
 
-    def _record_outcome(
+    async def _record_outcome(
         self, scope: str | None, outcome: CredentialOutcome, now: datetime
     ) -> IdempotencyRecord | None:
         if scope is None:
@@ -340,20 +337,20 @@ class CredentialService:
             "has_body": outcome.has_body,
             "expires_at": now + IDEMPOTENCY_WINDOW,
         }
-        record = self.store.get_or_none(IdempotencyRecord.create_id(scope))
+        record = await self.store.get_or_none(IdempotencyRecord.create_id(scope))
         if isinstance(record, IdempotencyRecord):
             record.record_again(**values)
             return record
         return IdempotencyRecord(scope=scope, **values)
 
-    def _save(self, *aggregates: Aggregate | None) -> None:
+    async def _save(self, *aggregates: Aggregate | None) -> None:
         check_deadline()
-        self.store.save(*aggregates)
+        await self.store.save(*aggregates)
 
-    def _with_retries(self, attempt: Callable[[], T]) -> T:
+    async def _with_retries(self, attempt: Callable[[], Awaitable[T]]) -> T:
         for _ in range(MAX_ATTEMPTS):
             try:
-                return attempt()
+                return await attempt()
             except IntegrityError:
                 continue
         raise Conflict("Too many concurrent changes; try again.")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import asyncpg
@@ -17,8 +16,10 @@ from .config import ConfigError, Settings, load_policy_file
 from .domain.catalog import PolicyCatalog
 from .domain.password import PasswordHasher
 from .http.context import ApiContext
-from .persistence import EventStoreApp, executor_size, postgres_env
+from .persistence import event_mapper
 from .sealing import Sealer, SealingError
+from .store import AggregateStore
+from .store_pg import PostgresStore
 
 API_SETTINGS = (
     "database_url",
@@ -33,7 +34,7 @@ READINESS_TIMEOUT_SECONDS = 2.0
 
 def build_service(
     settings: Settings,
-    store: EventStoreApp,
+    store: AggregateStore,
     catalog: PolicyCatalog,
     clock: Callable[[], datetime] = utc_now,
 ) -> CredentialService:
@@ -77,11 +78,10 @@ def production_api_context(settings: Settings) -> ApiContext:
     settings.require("api", *API_SETTINGS)
     assert settings.database_url and settings.policy_file
     catalog = load_policy_file(settings.policy_file, settings.hash_key)
-    store = EventStoreApp(env=postgres_env(settings.database_url, create_table=False))
+    mapper = event_mapper()
     return ApiContext(
-        service=build_service(settings, store, catalog),
+        service=build_service(settings, PostgresStore(settings.database_url, mapper), catalog),
         verifier=build_verifier(settings),
-        executor=ThreadPoolExecutor(executor_size(), thread_name_prefix="eventstore"),
         is_ready=postgres_readiness(settings.database_url),
-        credential_pages=PostgresCredentialsReader(settings.database_url, store.mapper),
+        credential_pages=PostgresCredentialsReader(settings.database_url, mapper),
     )

@@ -91,11 +91,6 @@ def _run_api() -> int:
     configure_logging()
     app = create_app(ctx)
 
-    async def close(_: web.Application) -> None:
-        ctx.executor.shutdown(wait=True)
-        ctx.service.store.close()
-
-    app.on_cleanup.append(close)
     web.run_app(
         app, host=settings.http_host, port=settings.http_port, print=None, shutdown_timeout=25
     )

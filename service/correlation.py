@@ -11,6 +11,7 @@ import copy
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.domain import CanSnapshotAggregate
 from eventsourcing.persistence import Mapper, StoredEvent
 
 from .logs import request_id_var
@@ -29,7 +30,11 @@ class CorrelatingMapper(Mapper[UUID]):
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         correlation_id = request_id_var.get()
-        if correlation_id is not None and correlation_id_of(domain_event) is None:
+        if (
+            correlation_id is not None
+            and correlation_id_of(domain_event) is None
+            and not isinstance(domain_event, CanSnapshotAggregate)
+        ):
             domain_event = copy.copy(domain_event)
             object.__setattr__(domain_event, CORRELATION_ATTRIBUTE, correlation_id)
         return super().to_stored_event(domain_event)

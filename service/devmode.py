@@ -23,6 +23,7 @@ from .http.app import create_app
 from .http.context import ApiContext
 from .permissions import ALL_CLIENTS, Permission
 from .persistence import EventStoreApp, sqlite_env
+from .store import LibraryStore
 
 DEV_CLIENT = "client-123"
 DEV_POLICIES = """\
@@ -85,9 +86,8 @@ def dev_app(var_dir: Path) -> tuple[web.Application, DevKeys]:
 
     view = SqliteCredentialsView(str(var_dir / "views.sqlite"), store.mapper)
     ctx = ApiContext(
-        service=build_service(settings, store, catalog),
+        service=build_service(settings, LibraryStore(store, ThreadPoolExecutor(4)), catalog),
         verifier=build_verifier(settings),
-        executor=ThreadPoolExecutor(4, thread_name_prefix="eventstore"),
         is_ready=always_ready,
         credential_pages=view,
     )
@@ -118,12 +118,10 @@ def dev_app(var_dir: Path) -> tuple[web.Application, DevKeys]:
     async def close(_: web.Application) -> None:
         stop.set()
         await asyncio.gather(*tasks)
-        ctx.executor.shutdown(wait=True)
-        view.close()
-        store.close()
+        view.close()  # the store is closed by the app (after the followers stopped)
 
     app.on_startup.append(start_followers)
-    app.on_cleanup.append(close)
+    app.on_shutdown.append(close)  # before the app's cleanup closes the store
     return app, keys
 
 

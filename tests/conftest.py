@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from service.devkeys import make_dev_keys
 from service.http.app import create_app
 from service.http.context import ApiContext
 from service.persistence import EventStoreApp, postgres_env
+from service.store_pg import PostgresStore
 from tests.support.clock import SettableClock
 from tests.support.database import create_database, drop_database, url_for
 from tests.support.keys import AUDIENCE, ISSUER, TokenFactory, new_key
@@ -112,10 +112,11 @@ class Api:
 async def api(settings: Settings, store: EventStoreApp, clock: SettableClock) -> AsyncIterator[Api]:
     assert settings.policy_file and settings.database_url
     catalog = load_policy_file(settings.policy_file, settings.hash_key)
+    # the production path: asyncpg store with group commit (the `store` fixture made the tables)
+    event_store = PostgresStore(settings.database_url, store.mapper)
     context = ApiContext(
-        service=build_service(settings, store, catalog, clock),
+        service=build_service(settings, event_store, catalog, clock),
         verifier=build_verifier(settings),
-        executor=ThreadPoolExecutor(16),
         is_ready=postgres_readiness(settings.database_url),
         credential_pages=PostgresCredentialsReader(settings.database_url, store.mapper),
     )
@@ -124,7 +125,6 @@ async def api(settings: Settings, store: EventStoreApp, clock: SettableClock) ->
     async with ClientSession() as session:
         yield Api(session, str(server.make_url("")).rstrip("/"), context)
     await server.close()
-    context.executor.shutdown()
     assert context.credential_pages is not None
     await context.credential_pages.close()  # type: ignore[attr-defined]
 

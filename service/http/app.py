@@ -35,6 +35,15 @@ def create_app(ctx: ApiContext) -> web.Application:
         middlewares=[request_context, errors, authenticate], client_max_size=MAX_BODY_BYTES
     )
     app[CONTEXT] = ctx
+
+    async def open_store(_: web.Application) -> None:
+        await ctx.service.store.open()
+
+    async def close_store(_: web.Application) -> None:
+        await ctx.service.store.close()
+
+    app.on_startup.append(open_store)
+    app.on_cleanup.append(close_store)
     openapi_body = json.dumps(build_openapi())
 
     async def openapi(request: web.Request) -> web.Response:

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-import functools
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ParamSpec, Protocol, TypeVar
@@ -15,7 +11,7 @@ from aiohttp import web
 
 from ..application import CredentialService
 from ..auth import TokenVerifier
-from ..deadline import with_deadline
+from ..deadline import deadline_in
 from ..domain.credential import TempStrongPassword
 from ..metrics import ApiMetrics
 
@@ -42,25 +38,21 @@ class CredentialPages(Protocol):
 class ApiContext:
     service: CredentialService
     verifier: TokenVerifier
-    executor: ThreadPoolExecutor
     is_ready: Callable[[], Awaitable[bool]]
     credential_pages: CredentialPages | None = None
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
     in_flight: set[str] = field(default_factory=set)
     deadline_seconds: float = REQUEST_DEADLINE_SECONDS
 
-    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Runs a synchronous service call on the bounded pool (the library is not asyncio).
+    async def run(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Runs a service call under the request deadline.
 
-        The library retries a lost database connection ten times inside each call; the deadline
-        turns a long outage into a 503 (TimeoutError) instead of a hanging request.
+        Reads give up at the deadline (TimeoutError: 503); a save that has not started by then
+        is dropped (DeadlineExceeded: 503); a save that started finishes, so a 503 never hides
+        a commit.
         """
-        loop = asyncio.get_running_loop()
-        bounded = with_deadline(self.deadline_seconds, functools.partial(fn, *args, **kwargs))
-        return await asyncio.wait_for(
-            loop.run_in_executor(self.executor, contextvars.copy_context().run, bounded),
-            self.deadline_seconds,
-        )
+        with deadline_in(self.deadline_seconds):
+            return await fn(*args, **kwargs)
 
 
 CONTEXT = web.AppKey("tempstrong_context", ApiContext)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -35,7 +35,7 @@ USER = USERS + "/{userExtId}"
 CREDENTIAL = USER + "/tempstrong-password"
 CREDENTIAL_LIST = BASE + "/{clientExtId}/tempstrong-passwords"
 
-_Command = Callable[[str | None], CredentialOutcome]
+_Command = Callable[[str | None], Awaitable[CredentialOutcome]]
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp import ClientSession, ClientTimeout
@@ -14,7 +13,8 @@ from service.bootstrap import build_service, build_verifier, postgres_readiness
 from service.config import load_policy_file
 from service.http.app import create_app
 from service.http.context import ApiContext
-from service.persistence import EventStoreApp, postgres_env
+from service.persistence import event_mapper
+from service.store_pg import PostgresStore
 from tests.support.http import BASE, credential_path
 from tests.support.proxy import TcpProxy
 
@@ -25,18 +25,18 @@ def _via(database_url: str, port: int) -> str:
 
 
 async def test_outage_answers_503_and_the_api_recovers(settings, tokens, database_url, store):
+    # `store` made the tables
     parts = urlsplit(database_url)
     proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
     await proxy.start()
     url = _via(database_url, proxy.port)
-    # built off the loop: the constructor connects, and the proxy runs on this loop
-    store = await asyncio.to_thread(EventStoreApp, env=postgres_env(url, create_table=False))
     context = ApiContext(
         service=build_service(
-            settings, store, load_policy_file(settings.policy_file, settings.hash_key)
+            settings,
+            PostgresStore(url, event_mapper()),
+            load_policy_file(settings.policy_file, settings.hash_key),
         ),
         verifier=build_verifier(settings),
-        executor=ThreadPoolExecutor(8),
         is_ready=postgres_readiness(url),
     )
     server = TestServer(create_app(context), host="127.0.0.1")
@@ -87,5 +87,3 @@ async def test_outage_answers_503_and_the_api_recovers(settings, tokens, databas
     finally:
         await server.close()
         await proxy.cut()
-        context.executor.shutdown(wait=False)
-        await asyncio.to_thread(store.close)

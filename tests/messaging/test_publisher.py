@@ -24,6 +24,7 @@ from service.logs import request_id_in_scope
 from service.messaging.topology import DELIVERY_QUEUE, EVENTS_EXCHANGE, declare_topology
 from service.persistence import EventStoreApp, postgres_env
 from service.sealing import Opener
+from service.store import LibraryStore
 from tests.conftest import HASH_KEY
 from tests.support.amqp import create_vhost, delete_vhost, start_broker, stop_broker
 from tests.support.database import create_database, drop_database, url_for
@@ -37,7 +38,9 @@ async def world(settings, tmp_path) -> AsyncIterator[dict]:
     url = url_for(name)
     vhost, amqp_url = await asyncio.to_thread(create_vhost)
     store = await asyncio.to_thread(EventStoreApp, env=postgres_env(url, create_table=True))
-    service = build_service(settings, store, load_policy_file(settings.policy_file, HASH_KEY))
+    catalog = load_policy_file(settings.policy_file, HASH_KEY)
+    # the library's own write path (dev mode's), against PostgreSQL
+    service = build_service(settings, LibraryStore(store), catalog)
     connection = await aio_pika.connect(amqp_url)
     channel = await connection.channel()
     await declare_topology(channel)
@@ -97,22 +100,22 @@ async def drain(queue, expected: int, timeout: float = 30) -> list:
     return messages
 
 
-def _make_user(service, name: str, policy: str = "tsp-default"):
-    service.register_user(
+async def _make_user(service, name: str, policy: str = "tsp-default"):
+    await service.register_user(
         "acme", name, UserProfile(email=f"{name}@example.com", mobile="+41791112233")
     )
-    return service.create_credential(
+    return await service.create_credential(
         "acme", name, ext_id=f"cred-{name}", policy_ext_id=policy, state_name=None, actor="helpdesk"
     )
 
 
 async def test_events_follow_the_cloudevents_contract(world, delivery_keys):
     service = world["service"]
-    created = await asyncio.to_thread(_make_user, service, "alice")
-    reset = await asyncio.to_thread(
-        service.reset_credential, "acme", "alice", actor="helpdesk", idempotency_scope=None
+    created = await _make_user(service, "alice")
+    reset = await service.reset_credential(
+        "acme", "alice", actor="helpdesk", idempotency_scope=None
     )
-    await asyncio.to_thread(service.verify, "acme", "alice", "wrong")
+    await service.verify("acme", "alice", "wrong")
     messages = await drain(world["events"], 3)
     assert len(messages) == 3
     keys = [m.routing_key for m in messages]
@@ -149,7 +152,7 @@ async def test_events_follow_the_cloudevents_contract(world, delivery_keys):
 
 async def test_envelopes_carry_fragment1_sealed_and_it_completes_the_password(world, delivery_keys):
     service = world["service"]
-    created = await asyncio.to_thread(_make_user, service, "bob")
+    created = await _make_user(service, "bob")
     queue = await world["channel"].get_queue(DELIVERY_QUEUE)
     messages = await drain(queue, 1)
     assert len(messages) == 1
@@ -164,17 +167,14 @@ async def test_envelopes_carry_fragment1_sealed_and_it_completes_the_password(wo
     password = created.response_secret + opened["secret"]
     hasher = PasswordHasher(HASH_KEY)
     assert hasher.verify(password, created.credential.password_hash)
-    assert await asyncio.to_thread(service.verify, "acme", "bob", password)
+    assert await service.verify("acme", "bob", password)
 
 
 async def test_messages_carry_the_correlation_id_of_the_request(world):
     service = world["service"]
 
-    def make_in_request() -> None:
-        with request_id_in_scope("corr-dave"):
-            _make_user(service, "dave")
-
-    await asyncio.to_thread(make_in_request)
+    with request_id_in_scope("corr-dave"):
+        await _make_user(service, "dave")
     (event,) = await drain(world["events"], 1)
     (envelope,) = await drain(await world["channel"].get_queue(DELIVERY_QUEUE), 1)
     for message in (event, envelope):
@@ -185,13 +185,13 @@ async def test_messages_carry_the_correlation_id_of_the_request(world):
 
 async def test_broker_outage_delays_but_never_loses_or_doubles(world):
     service = world["service"]
-    await asyncio.to_thread(_make_user, service, "carol", "tsp-none")
+    await _make_user(service, "carol", "tsp-none")
     assert len(await drain(world["events"], 1)) == 1
     await asyncio.to_thread(stop_broker)
     try:
         for _ in range(5):  # resets succeed while the broker is down
-            outcome = await asyncio.to_thread(
-                service.reset_credential, "acme", "carol", actor="h", idempotency_scope=None
+            outcome = await service.reset_credential(
+                "acme", "carol", actor="h", idempotency_scope=None
             )
             assert outcome.response_secret
     finally:

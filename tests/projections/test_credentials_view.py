@@ -62,7 +62,7 @@ async def test_view_matches_the_aggregates_after_a_mixed_workload(
     rows = await view_rows(database_url)
     now = api.context.service.now()
     for user in users:
-        aggregate = api.context.service.get_credential("acme", user)
+        aggregate = await api.context.service.get_credential("acme", user)
         row = rows[aggregate.id]
         assert row["version"] == aggregate.version
         assert row["state_name"] == aggregate.state.value
@@ -186,6 +186,6 @@ async def test_rebuild_gives_the_same_rows_as_the_live_view(
     user, _ = await caller.user_with_credential()
     await projector.caught_up()
     rows = await view_rows(database_url)
-    aggregate = api.context.service.get_credential("acme", user)
+    aggregate = await api.context.service.get_credential("acme", user)
     assert rows[aggregate.id]["version"] == 1
     assert isinstance(aggregate, TempStrongPassword)

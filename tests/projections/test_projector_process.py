@@ -6,7 +6,6 @@ import asyncio
 import os
 import random
 import signal
-import threading
 
 import asyncpg
 
@@ -16,27 +15,37 @@ from service.bootstrap import build_service
 from service.config import load_policy_file
 from service.domain.errors import DomainError
 from service.persistence import EventStoreApp, postgres_env
+from service.store_pg import PostgresStore
 from tests.support.process import run, start
 
 
-def _workload(service, stop: threading.Event, users: int) -> int:
+async def _workload(service, stop: asyncio.Event, users: int) -> int:
     commands = 0
     names = [f"u{i}" for i in range(users)]
     for name in names:
-        service.register_user("acme", name, UserProfile(email=f"{name}@example.com"))
-        service.create_credential(
-            "acme", name, ext_id=None, policy_ext_id="tsp-none", state_name=None, actor="t"
+        await service.register_user("acme", name, UserProfile(email=f"{name}@example.com"))
+        await service.create_credential(
+            "acme", name, ext_id=None, policy_ext_id="tsp-busy", state_name=None, actor="t"
         )
-    while not stop.is_set():
-        name = random.choice(names)
-        try:
-            if random.random() < 0.5:
-                service.reset_credential("acme", name, actor="t", idempotency_scope=None)
-            else:
-                service.verify("acme", name, "wrong")
-        except DomainError:
-            continue  # locked or out of resets: no event
-        commands += 1
+
+    async def one_writer() -> int:
+        done = 0
+        while not stop.is_set():
+            name = random.choice(names)
+            try:
+                if random.random() < 0.5:
+                    await service.reset_credential("acme", name, actor="t", idempotency_scope=None)
+                else:
+                    await service.verify("acme", name, "wrong")
+            except DomainError:
+                continue  # locked or out of resets: no event
+            done += 1
+            await asyncio.sleep(0.005)  # a steady stream, not a burst that ends before the kill
+        return done
+
+    # several concurrent writers: the group commit puts more than one save in a batch
+    for done in await asyncio.gather(*(one_writer() for _ in range(4))):
+        commands += done
     return commands
 
 
@@ -72,9 +81,11 @@ async def test_projector_killed_mid_stream_converges(tmp_path, fresh_database, s
     assert run(["migrate"], env, tmp_path).returncode == 0
     store = EventStoreApp(env=postgres_env(fresh_database, create_table=False))
     catalog = load_policy_file(settings.policy_file, settings.hash_key)
-    service = build_service(settings, store, catalog)
-    stop = threading.Event()
-    writer = asyncio.get_running_loop().run_in_executor(None, _workload, service, stop, 30)
+    event_store = PostgresStore(fresh_database, store.mapper)
+    await event_store.open()
+    service = build_service(settings, event_store, catalog)
+    stop = asyncio.Event()
+    writer = asyncio.create_task(_workload(service, stop, 30))
     try:
         projector = start(["projector"], env, tmp_path)
         await asyncio.sleep(1.5)
@@ -95,6 +106,7 @@ async def test_projector_killed_mid_stream_converges(tmp_path, fresh_database, s
     finally:
         stop.set()
         await writer
+        await event_store.close()
     view = await _view(fresh_database)
     assert commands > 20 and 0 < killed_at < head
     assert view["position"] == head

@@ -25,6 +25,12 @@ policies:
   tsp-none:
     type: TempStrongPasswordPolicy
     sendingMethod: None
+  tsp-busy:
+    type: TempStrongPasswordPolicy
+    sendingMethod: None
+    maxResetCount: 1000000
+    maxCredFailureCount: 1000000
+    tmpLockingThreshold: 999999
   tsp-two-resets:
     type: TempStrongPasswordPolicy
     maxResetCount: 2

@@ -1,0 +1,180 @@
+"""Group commit: the saves of concurrent requests share one transaction and one table lock.
+
+The event store's guarantees are the eventsourcing library's PostgreSQL recorder's, kept as they
+are: every insert transaction takes `LOCK TABLE <events> IN EXCLUSIVE MODE` (so notification ids
+commit in the order they were issued and followers never skip an event), NOTIFYs the channel the
+followers LISTEN on, and the primary key (originator_id, originator_version) refuses a second
+event at the same version (optimistic concurrency per aggregate).
+
+What changes is how often the lock is taken: one writer task per process collects the saves
+queued while the previous transaction ran and inserts them all with one statement, so the lock is
+held for three round trips per batch instead of per save. A save whose events conflict (another
+writer, or another save of the same batch, took one of its versions) fails alone: the batch is
+rolled back and committed again without it. A save is all or nothing, like the library's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from uuid import UUID
+
+import asyncpg
+from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
+
+from .deadline import DeadlineExceeded, current_deadline, is_past
+
+log = logging.getLogger("tempstrong.eventstore")
+
+MAX_BATCH_SAVES = 256
+LOCK_TIMEOUT_SECONDS = 5
+CONNECT_WAIT_SECONDS = 2.0
+# Bounds each statement of a batch; a batch that started always finishes or fails within it.
+STATEMENT_SECONDS = LOCK_TIMEOUT_SECONDS + 2.0
+
+_CONNECTION_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+class StoreUnavailable(OperationalError):
+    """The database could not be reached or did not answer (the API answers 503)."""
+
+
+@dataclass(eq=False)
+class _Save:
+    events: Sequence[StoredEvent]
+    deadline: float | None
+    done: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+    def keys(self) -> set[tuple[UUID | str, int]]:
+        return {(e.originator_id, e.originator_version) for e in self.events}
+
+    def fail(self, exc: BaseException) -> None:
+        if not self.done.done():
+            self.done.set_exception(exc)
+
+
+class _Conflicted(Exception):
+    def __init__(self, saves: list[_Save]) -> None:
+        super().__init__(f"{len(saves)} saves conflicted")
+        self.saves = saves
+
+
+class GroupCommitWriter:
+    def __init__(self, pool: asyncpg.Pool, events_table: str) -> None:
+        self._pool = pool
+        self._queue: list[_Save] = []
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._lock_sql = (
+            f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_SECONDS}s'; "
+            f"LOCK TABLE {events_table} IN EXCLUSIVE MODE; "
+            f"NOTIFY {events_table}"
+        )
+        self._insert_sql = (
+            f"INSERT INTO {events_table} (originator_id, originator_version, topic, state) "  # noqa: S608
+            "SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bytea[]) "
+            "ON CONFLICT DO NOTHING RETURNING originator_id, originator_version"
+        )
+        self.batches = 0
+        self.saves = 0
+
+    async def insert(self, events: Sequence[StoredEvent]) -> None:
+        """Returns once the events are committed; raises IntegrityError on a version conflict."""
+        if self._closing:
+            raise StoreUnavailable("The event store is closing.")
+        save = _Save(events, current_deadline())
+        self._queue.append(save)
+        self._wakeup.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="group-commit")
+        # Shielded: a caller that stops waiting must not abort a batch other saves are in.
+        await asyncio.shield(save.done)
+
+    async def close(self) -> None:
+        """Commits what is queued, then stops."""
+        self._closing = True
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._queue:
+                batch = self._queue[:MAX_BATCH_SAVES]
+                del self._queue[:MAX_BATCH_SAVES]
+                await self._commit_all(batch)
+            if self._closing:
+                return
+
+    async def _commit_all(self, batch: list[_Save]) -> None:
+        """Commits the batch; conflicting saves fail alone and the rest is committed again."""
+        while batch:
+            live: list[_Save] = []
+            claimed: set[tuple[UUID | str, int]] = set()
+            for save in batch:
+                keys = save.keys()
+                if is_past(save.deadline):
+                    save.fail(DeadlineExceeded("The call outlived its deadline; nothing saved."))
+                elif not keys.isdisjoint(claimed):
+                    # an earlier save of this batch takes the same version: it wins
+                    save.fail(IntegrityError("A newer version of the aggregate was saved."))
+                elif not save.done.done():
+                    live.append(save)
+                    claimed |= keys
+            if not live:
+                return
+            try:
+                await self._commit(live)
+            except _Conflicted as conflicted:
+                for save in conflicted.saves:
+                    save.fail(IntegrityError("A newer version of the aggregate was saved."))
+                batch = [save for save in live if save not in conflicted.saves]
+                continue
+            except _CONNECTION_ERRORS as exc:
+                log.warning("event store batch failed", extra={"error": type(exc).__name__})
+                for save in live:
+                    save.fail(StoreUnavailable(f"The event store is unavailable: {exc!r}"))
+                return
+            except BaseException as exc:
+                for save in live:
+                    save.fail(exc)
+                raise
+            for save in live:
+                if not save.done.done():
+                    save.done.set_result(None)
+            self.batches += 1
+            self.saves += len(live)
+            return
+
+    async def _commit(self, batch: list[_Save]) -> None:
+        events = [event for save in batch for event in save.events]
+        async with (
+            self._pool.acquire(timeout=CONNECT_WAIT_SECONDS) as connection,
+            connection.transaction(),
+        ):
+            await connection.execute(self._lock_sql, timeout=STATEMENT_SECONDS)
+            rows = await connection.fetch(
+                self._insert_sql,
+                [e.originator_id for e in events],
+                [e.originator_version for e in events],
+                [e.topic for e in events],
+                [e.state for e in events],
+                timeout=STATEMENT_SECONDS,
+            )
+            inserted = {(row[0], row[1]) for row in rows}
+            if len(inserted) < len(events):
+                # raising rolls the transaction back
+                raise _Conflicted([save for save in batch if not save.keys() <= inserted])
+
+
+async def close_quietly(writer: GroupCommitWriter) -> None:
+    with contextlib.suppress(Exception):
+        await writer.close()

@@ -1,0 +1,218 @@
+"""The API's event store on PostgreSQL with asyncpg: the library's tables, mapper and aggregates.
+
+Reads and writes the tables the eventsourcing library creates (`tempstrong_events`,
+`tempstrong_snapshots`) with the library's mapper, snapshot class and projector, so the
+library's recorder, followers and `tempstrong rebuild` read every event written here. Writes go
+through the group-commit writer (group_commit.py), which keeps the recorder's lock, NOTIFY and
+unique versions. Without threads and with asyncpg, a reset costs a fraction of the CPU it costs
+through the synchronous recorder (docs/performance.md).
+
+Aggregates are cached after each read and save; every read still fetches the newer events of a
+cached aggregate (one indexed SELECT), so writes of other API processes are always seen, and a
+command that ran on a stale copy cannot commit (its version is taken).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar, TypeVar
+from uuid import UUID
+
+import asyncpg
+from eventsourcing.application import AggregateNotFoundError, project_aggregate
+from eventsourcing.domain import Aggregate, Snapshot
+from eventsourcing.persistence import Mapper, StoredEvent
+
+from .deadline import remaining
+from .group_commit import (
+    CONNECT_WAIT_SECONDS,
+    GroupCommitWriter,
+    StoreUnavailable,
+    close_quietly,
+)
+from .persistence import AGGREGATE_CACHE_SIZE, APPLICATION_NAME, EventStoreApp
+
+READ_SECONDS = 10.0
+
+A = TypeVar("A", bound=Aggregate)
+POOL_MAX = 10
+
+_READ_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+class PostgresStore:
+    snapshotting_intervals: ClassVar = EventStoreApp.snapshotting_intervals
+
+    def __init__(self, database_url: str, mapper: Mapper[UUID]) -> None:
+        self._database_url = database_url
+        self._mapper = mapper
+        self._events_table = f"{APPLICATION_NAME}_events"
+        self._snapshots_table = f"{APPLICATION_NAME}_snapshots"
+        self._pool: asyncpg.Pool | None = None
+        self._writer: GroupCommitWriter | None = None
+        self._cache: OrderedDict[UUID, Aggregate] = OrderedDict()
+        self._snapshot_tasks: set[asyncio.Task[None]] = set()
+
+    async def open(self) -> None:
+        # No connection yet (min_size 0): the API starts while the database is away and
+        # answers 503 until it is back.
+        self._pool = await asyncpg.create_pool(
+            self._database_url,
+            min_size=0,
+            max_size=POOL_MAX,
+            timeout=CONNECT_WAIT_SECONDS,
+            max_inactive_connection_lifetime=60,
+        )
+        self._writer = GroupCommitWriter(self._pool, self._events_table)
+
+    @property
+    def writer(self) -> GroupCommitWriter:
+        assert self._writer is not None, "PostgresStore.open() was not awaited"
+        return self._writer
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        assert self._pool is not None, "PostgresStore.open() was not awaited"
+        return self._pool
+
+    # -- reads -------------------------------------------------------------------------------
+
+    async def get_or_none(self, aggregate_id: UUID) -> Aggregate | None:
+        cached = self._cache.get(aggregate_id)
+        if cached is None:
+            aggregate = await self._reconstruct(aggregate_id, None)
+            if aggregate is None:
+                return None
+        else:
+            newer = await self._select_events(aggregate_id, gt=cached.version)
+            aggregate = self._project(private_copy(cached), newer)
+            assert aggregate is not None
+        self._remember(aggregate)
+        return private_copy(aggregate)
+
+    async def get_at(self, aggregate_id: UUID, version: int) -> Aggregate:
+        aggregate: Aggregate | None = await self._reconstruct(aggregate_id, version)
+        if aggregate is None:
+            raise AggregateNotFoundError(f"Aggregate {aggregate_id} version {version} not found.")
+        return aggregate
+
+    async def events_of(self, aggregate_id: UUID) -> Sequence[Any]:
+        return [self._mapper.to_domain_event(e) for e in await self._select_events(aggregate_id)]
+
+    # -- writes ------------------------------------------------------------------------------
+
+    async def save(self, *aggregates: Aggregate | None) -> None:
+        saved = [a for a in aggregates if a is not None]
+        pending = [(a, a.collect_events()) for a in saved]
+        events = [self._mapper.to_stored_event(e) for _, new in pending for e in new]
+        if events:
+            await self.writer.insert(events)
+        for aggregate, new in pending:
+            self._remember(aggregate)
+            if self._snapshot_due(aggregate, new):
+                task = asyncio.create_task(self._take_snapshot(private_copy(aggregate)))
+                self._snapshot_tasks.add(task)
+                task.add_done_callback(self._snapshot_tasks.discard)
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            await close_quietly(self._writer)
+        if self._snapshot_tasks:
+            await asyncio.gather(*self._snapshot_tasks, return_exceptions=True)
+        if self._pool is not None:
+            await self._pool.close()
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    async def _reconstruct(self, aggregate_id: UUID, version: int | None) -> Aggregate | None:
+        snapshot = await self._select_snapshot(aggregate_id, lte=version)
+        start = None if snapshot is None else snapshot.originator_version
+        stored = await self._select_events(aggregate_id, gt=start, lte=version)
+        initial = None if snapshot is None else self._mapper.to_domain_event(snapshot).mutate(None)  # type: ignore[attr-defined]
+        return self._project(initial, stored)
+
+    def _project(
+        self, aggregate: Aggregate | None, stored: Iterable[StoredEvent]
+    ) -> Aggregate | None:
+        events = (self._mapper.to_domain_event(e) for e in stored)
+        projected: Aggregate | None = project_aggregate(aggregate, events)  # type: ignore[arg-type]
+        return projected
+
+    def _remember(self, aggregate: Aggregate) -> None:
+        cached = self._cache.get(aggregate.id)
+        if cached is not None and cached.version > aggregate.version:
+            return  # a save that finished later than a newer one
+        self._cache[aggregate.id] = private_copy(aggregate)
+        self._cache.move_to_end(aggregate.id)
+        while len(self._cache) > AGGREGATE_CACHE_SIZE:
+            self._cache.popitem(last=False)
+
+    def _snapshot_due(self, aggregate: Aggregate, new: Sequence[Any]) -> bool:
+        interval = self.snapshotting_intervals.get(type(aggregate))
+        return bool(interval) and any(e.originator_version % interval == 0 for e in new)
+
+    async def _take_snapshot(self, aggregate: Aggregate) -> None:
+        snapshot_class = getattr(type(aggregate), "Snapshot", Snapshot)
+        stored = self._mapper.to_stored_event(snapshot_class.take(aggregate))
+        # a snapshot only saves replay time: if it fails, the next interval takes another
+        with contextlib.suppress(*_READ_ERRORS):
+            await self.pool.execute(
+                f"INSERT INTO {self._snapshots_table} "  # noqa: S608
+                "(originator_id, originator_version, topic, state) VALUES ($1, $2, $3, $4) "
+                "ON CONFLICT DO NOTHING",
+                stored.originator_id,
+                stored.originator_version,
+                stored.topic,
+                stored.state,
+                timeout=READ_SECONDS,
+            )
+
+    async def _select_events(
+        self, aggregate_id: UUID, *, gt: int | None = None, lte: int | None = None
+    ) -> list[StoredEvent]:
+        rows = await self._fetch(
+            f"SELECT originator_version, topic, state FROM {self._events_table} "  # noqa: S608
+            "WHERE originator_id = $1 AND originator_version > $2 AND originator_version <= $3 "
+            "ORDER BY originator_version",
+            aggregate_id,
+            0 if gt is None else gt,
+            2**62 if lte is None else lte,
+        )
+        return [StoredEvent(aggregate_id, row[0], row[1], bytes(row[2])) for row in rows]
+
+    async def _select_snapshot(self, aggregate_id: UUID, *, lte: int | None) -> StoredEvent | None:
+        rows = await self._fetch(
+            f"SELECT originator_version, topic, state FROM {self._snapshots_table} "  # noqa: S608
+            "WHERE originator_id = $1 AND originator_version <= $2 "
+            "ORDER BY originator_version DESC LIMIT 1",
+            aggregate_id,
+            2**62 if lte is None else lte,
+        )
+        if not rows:
+            return None
+        return StoredEvent(aggregate_id, rows[0][0], rows[0][1], bytes(rows[0][2]))
+
+    async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        try:
+            async with asyncio.timeout(remaining(READ_SECONDS)):
+                async with self.pool.acquire() as connection:
+                    rows: list[asyncpg.Record] = await connection.fetch(sql, *args)
+                    return rows
+        except _READ_ERRORS as exc:
+            raise StoreUnavailable(f"The event store is unavailable: {exc!r}") from exc
+
+
+def private_copy(aggregate: A) -> A:
+    """A copy commands may change without touching the cached one.
+
+    Aggregates here only ever rebind attributes (events assign new values; none mutates a
+    container in place), so a shallow copy with its own pending-event list is enough; it is
+    an order of magnitude cheaper than the deepcopy the library's cache makes.
+    """
+    duplicate = copy.copy(aggregate)
+    object.__setattr__(duplicate, "_pending_events", [])
+    return duplicate
