@@ -28,6 +28,7 @@ CATEGORIES: list[tuple[str, str]] = [
     ("sealing (nacl)", r"nacl/|sealing\.py"),
     ("password hashing", r"hashlib|password\.py|hmac\.py"),
     ("psycopg (db driver)", r"psycopg"),
+    ("asyncpg (db driver)", r"asyncpg/"),
     ("eventsourcing library", r"eventsourcing/"),
     ("json / transcoding", r"json/|orjson|transcod"),
     ("aiohttp", r"aiohttp/"),

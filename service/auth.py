@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Collection, Iterable
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from .permissions import ALL_CLIENTS, SELF_ADMIN_ROLE, Permission
 ALLOWED_ALGORITHMS = frozenset({"RS256", "ES256", "EdDSA"})
 REFETCH_INTERVAL_SECONDS = 60.0
 CLOCK_LEEWAY_SECONDS = 30
+VERIFIED_CACHE_SECONDS = 60.0
+VERIFIED_CACHE_SIZE = 10_000
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -106,6 +109,10 @@ class JwksKeys:
             raise Unauthorized("The token's signing key is unknown.")
         return key
 
+    def current(self, kid: str | None) -> jwt.PyJWK | None:
+        """The key now held for `kid`, without fetching (None if it is gone)."""
+        return self._lookup(kid)
+
     def _lookup(self, kid: str | None) -> jwt.PyJWK | None:
         if kid is None and len(self._keys) == 1:
             return next(iter(self._keys.values()))
@@ -140,13 +147,56 @@ def _parse_jwks(document: Any) -> dict[str | None, jwt.PyJWK]:
     return keys
 
 
+@dataclass(frozen=True)
+class _Verified:
+    principal: Principal
+    kid: str | None
+    key: jwt.PyJWK
+    expires_at: float
+    verified_at: float
+
+
 class TokenVerifier:
-    def __init__(self, keys: JwksKeys, *, issuer: str, audience: str) -> None:
+    """Verifies tokens; a token verified once is not verified again for up to 60 s.
+
+    A client sends the same token with many requests, and the signature check is the largest
+    single CPU cost of a request. A cached verification is used only while the token has not
+    expired, its key is still the one the JWKS holds for its kid (a refetch that drops or
+    replaces the key invalidates it), and for at most VERIFIED_CACHE_SECONDS.
+    """
+
+    def __init__(
+        self,
+        keys: JwksKeys,
+        *,
+        issuer: str,
+        audience: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._keys = keys
         self._issuer = issuer
         self._audience = audience
+        self._clock = clock
+        self._verified: OrderedDict[str, _Verified] = OrderedDict()
 
     async def verify(self, token: str) -> Principal:
+        cached = self._verified.get(token)
+        if cached is not None:
+            now = self._clock()
+            if now >= cached.expires_at + CLOCK_LEEWAY_SECONDS:
+                del self._verified[token]
+                raise Unauthorized("The token has expired.")
+            fresh = now - cached.verified_at < VERIFIED_CACHE_SECONDS
+            if fresh and self._keys.current(cached.kid) is cached.key:
+                return cached.principal
+            del self._verified[token]
+        principal, kid, key, expires_at = await self._verify_signed(token)
+        self._verified[token] = _Verified(principal, kid, key, expires_at, self._clock())
+        while len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return principal
+
+    async def _verify_signed(self, token: str) -> tuple[Principal, str | None, jwt.PyJWK, float]:
         if not token.isascii():  # a JWT is base64url; other bytes arrive as lone surrogates
             raise Unauthorized("The token is malformed.")
         try:
@@ -176,7 +226,7 @@ class TokenVerifier:
             raise Unauthorized("The token has expired.") from None
         except jwt.PyJWTError:
             raise Unauthorized("The token is not valid.") from None
-        return _principal(claims)
+        return _principal(claims), kid, key, float(claims["exp"])
 
 
 def _principal(claims: dict[str, Any]) -> Principal:

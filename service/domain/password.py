@@ -32,10 +32,31 @@ class GeneratedPassword:
 
 def generate_password(policy: TempStrongPasswordPolicy) -> GeneratedPassword:
     charset = policy.ticket_character_set
+    whole = random_string(charset, policy.ticket_len0 + policy.ticket_len1)
     return GeneratedPassword(
-        fragment0="".join(secrets.choice(charset) for _ in range(policy.ticket_len0)),
-        fragment1="".join(secrets.choice(charset) for _ in range(policy.ticket_len1)),
+        fragment0=whole[: policy.ticket_len0], fragment1=whole[policy.ticket_len0 :]
     )
+
+
+def random_string(charset: str, length: int) -> str:
+    """`length` characters drawn uniformly from `charset` with the CSPRNG.
+
+    One `token_bytes` call instead of one `secrets.choice` per character (a fifth of a reset's
+    CPU went there). Bytes at or above the largest multiple of len(charset) are dropped, so
+    `byte % len(charset)` stays uniform.
+    """
+    size = len(charset)
+    if size > 256:
+        return "".join(secrets.choice(charset) for _ in range(length))
+    limit = 256 - 256 % size
+    chosen: list[str] = []
+    while len(chosen) < length:
+        for byte in secrets.token_bytes(2 * (length - len(chosen)) + 8):
+            if byte < limit:
+                chosen.append(charset[byte % size])
+                if len(chosen) == length:
+                    break
+    return "".join(chosen)
 
 
 class PasswordHasher:

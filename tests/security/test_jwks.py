@@ -221,3 +221,48 @@ async def test_rotation_without_restart_through_the_api(api, tokens: TokenFactor
         assert jwks.hits == 3  # due again: exactly one re-read for fifty unknown kids
     finally:
         api.context.verifier = original
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_cached_verification_ends_with_the_tokens_expiry(jwks):
+    key = new_key("cache")
+    jwks.publish(key)
+    clock = FakeClock()
+    verifier = TokenVerifier(
+        JwksKeys(jwks.url, refetch_interval=60), issuer=ISSUER, audience=AUDIENCE, clock=clock
+    )
+    token = key.sign(_claims())  # exp = now + 300
+    assert (await verifier.verify(token)).subject == "svc"
+    clock.now += 300 + 29  # inside the leeway: still the cached principal
+    assert (await verifier.verify(token)).subject == "svc"
+    clock.now += 2
+    assert await _refused(verifier, token)
+
+
+async def test_a_cached_verification_ends_when_its_key_leaves_the_jwks(jwks):
+    old, new = new_key("leaving"), new_key("staying")
+    jwks.publish(old, new)
+    verifier = _verifier(jwks, interval=0)
+    token = old.sign(_claims())
+    assert (await verifier.verify(token)).subject == "svc"
+    jwks.publish(new)
+    assert await _refused(verifier, new_key("unknown").sign(_claims()))  # triggers the refetch
+    assert await _refused(verifier, token)  # the very same token string, no longer trusted
+
+
+async def test_a_tampered_copy_of_a_cached_token_is_verified_on_its_own(jwks):
+    key = new_key("tamper")
+    jwks.publish(key)
+    verifier = _verifier(jwks, interval=60)
+    token = key.sign(_claims())
+    await verifier.verify(token)
+    header, _, signature = token.split(".")
+    forged_claims = _b64(json.dumps(_claims(sub="root")).encode())
+    assert await _refused(verifier, f"{header}.{forged_claims}.{signature}")

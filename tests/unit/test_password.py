@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.domain.password import PasswordHasher, generate_password
+from service.domain.password import PasswordHasher, generate_password, random_string
 from service.domain.policy import HashAlgorithm, TempStrongPasswordPolicy
 
 KEY = b"k" * 32
@@ -70,3 +70,22 @@ def test_hmac_without_key_refuses():
 @given(stored=st.text(max_size=120))
 def test_verify_of_garbage_is_false_not_an_error(stored):
     assert PasswordHasher(KEY).verify("pw", stored) is False
+
+
+@given(
+    charset=st.text(min_size=1, max_size=300).map(lambda s: "".join(dict.fromkeys(s))),
+    length=st.integers(min_value=0, max_value=80),
+)
+def test_random_strings_have_the_length_and_only_the_charset(charset, length):
+    value = random_string(charset, length)
+    assert len(value) == length and set(value) <= set(charset)
+
+
+def test_random_strings_have_no_modulo_bias():
+    # 255 characters: a plain `byte % 255` would pick the first one twice as often (byte 0 and
+    # byte 255); 255,000 draws put that 32 sigma away, uniform draws stay within 5
+    charset = "".join(chr(0x100 + i) for i in range(255))
+    draws = random_string(charset, 255_000)
+    expected, sigma = 1000, 1000**0.5
+    assert abs(draws.count(charset[0]) - expected) < 5 * sigma
+    assert abs(draws.count(charset[-1]) - expected) < 5 * sigma
