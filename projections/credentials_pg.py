@@ -11,6 +11,7 @@ import asyncpg
 from eventsourcing.persistence import Mapper, Notification
 
 from service.domain.credential import TempStrongPassword
+from service.pg_pool import create_pool
 
 from .credential_states import credential_events, timestamp_of
 from .credentials import COLUMNS, VIEW_NAME, CredentialRow, apply_events, decode_credential
@@ -151,9 +152,7 @@ class PostgresCredentialsReader:
         now: datetime,
     ) -> list[TempStrongPassword]:
         if self._pool is None:
-            self._pool = await asyncpg.create_pool(
-                self._database_url, min_size=1, max_size=4, timeout=5
-            )
+            self._pool = await create_pool(self._database_url, min_size=1, max_size=4, timeout=5)
         rows = await self._pool.fetch(
             f"SELECT state FROM {VIEW_NAME} "  # noqa: S608
             "WHERE client_ext_id = $1 AND ($2::text IS NULL OR user_ext_id > $2) "

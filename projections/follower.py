@@ -15,6 +15,7 @@ from eventsourcing.persistence import ApplicationRecorder, Notification, Persist
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from service.persistence import APPLICATION_NAME
+from service.pg_pool import create_pool
 
 EVENTS_TABLE = f"{APPLICATION_NAME}_events"
 EVENTS_CHANNEL = EVENTS_TABLE  # the library NOTIFYs this channel on every insert
@@ -63,9 +64,7 @@ class PostgresNotifications:
             await self._listener.add_listener(EVENTS_CHANNEL, self._notified)
             self._new.set()  # anything may have happened while we were not listening
         if self._pool is None:
-            self._pool = await asyncpg.create_pool(
-                self._database_url, min_size=1, max_size=2, timeout=5
-            )
+            self._pool = await create_pool(self._database_url, min_size=1, max_size=2, timeout=5)
         return self._pool
 
     def _notified(self, *_: object) -> None:

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from service.config import Settings
 from service.persistence import EventStoreApp, event_mapper, postgres_env
+from service.pg_pool import create_pool
 from service.processes import serve_health
 
 from .amqp_transport import AmqpTransport
@@ -28,9 +29,7 @@ async def _pool(database_url: str) -> asyncpg.Pool:
     delay = 0.2
     while True:
         try:
-            pool: asyncpg.Pool = await asyncpg.create_pool(
-                database_url, min_size=1, max_size=3, timeout=5
-            )
+            pool: asyncpg.Pool = await create_pool(database_url, min_size=1, max_size=3, timeout=5)
             return pool
         except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
             log.warning("database not reachable yet", extra={"error": type(exc).__name__})

@@ -35,6 +35,7 @@ from .group_commit import (
     close_quietly,
 )
 from .persistence import AGGREGATE_CACHE_SIZE, APPLICATION_NAME, EventStoreApp
+from .pg_pool import create_pool
 
 READ_SECONDS = 10.0
 
@@ -60,7 +61,7 @@ class PostgresStore:
     async def open(self) -> None:
         # No connection yet (min_size 0): the API starts while the database is away and
         # answers 503 until it is back.
-        self._pool = await asyncpg.create_pool(
+        self._pool = await create_pool(
             self._database_url,
             min_size=0,
             max_size=POOL_MAX,

@@ -65,8 +65,11 @@ class PostgresDedup(DedupLedger):
             try:
                 yield
             finally:
-                with contextlib.suppress(*DATABASE_ERRORS):
+                try:
                     await connection.execute(_UNLOCK, message_id)
+                except DATABASE_ERRORS:
+                    # the pool does not reset sessions: end this one, and its lock with it
+                    connection.terminate()
         finally:
             await self._pool.release(connection)
 

@@ -15,6 +15,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.config import ConfigError, Settings
+from service.pg_pool import create_pool
 from service.sealing import Opener, SealingError
 
 from .amqp import RECONNECT_CAP_SECONDS, AmqpConsumer
@@ -112,7 +113,7 @@ async def _database(
     pool: asyncpg.Pool | None = None
     while pool is None and not stop.is_set():
         try:
-            pool = await asyncpg.create_pool(url, min_size=1, max_size=max_size, timeout=5)
+            pool = await create_pool(url, min_size=1, max_size=max_size, timeout=5)
         except DATABASE_ERRORS as exc:
             log.warning("PostgreSQL not reachable, retrying", extra={"error": type(exc).__name__})
             with contextlib.suppress(TimeoutError):

@@ -50,6 +50,13 @@ class _Handler:
     def __init__(self, sink: SmtpSink) -> None:
         self._sink = sink
 
+    async def handle_EHLO(  # once per client connection
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        self._sink.connections += 1
+        session.host_name = hostname
+        return responses
+
     async def handle_RCPT(  # aiosmtpd's hook names
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
     ) -> str:
@@ -74,11 +81,12 @@ class _Handler:
 class SmtpSink:
     """aiosmtpd in its own thread; `mails` is filled as messages are accepted."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int | None = None) -> None:
         self._lock = threading.Lock()
         self._mails: list[ReceivedMail] = []
         self.holding: set[str] = set()  # recipients whose DATA was received but not yet accepted
-        self.port = free_port()
+        self.connections = 0
+        self.port = port or free_port()
         self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -71,6 +72,30 @@ async def test_email_is_localized_by_language(smtp_sink: SmtpSink) -> None:
 def test_unknown_languages_fall_back_to_english() -> None:
     assert texts_for("xx") == texts_for(None) == texts_for("en-GB")
     assert texts_for("DE_at") == texts_for("de")
+
+
+async def test_one_connection_carries_many_mails_and_a_dropped_one_is_replaced() -> None:
+    sink = SmtpSink()
+    sink.start()
+    channel = SmtpChannel(parse_smtp_url(sink.url))
+    try:
+        messages = [request(SendingMethod.EMAIL) for _ in range(5)]
+        for message in messages:
+            await channel.send(message)
+        assert all(len(sink.to(m.email or "")) == 1 for m in messages)
+        assert sink.connections == 1
+        # the relay restarts (or drops idle connections): the next mail opens a new one
+        sink.stop()
+        sink = SmtpSink(sink.port)
+        sink.start()
+        await asyncio.sleep(0.2)
+        late = request(SendingMethod.EMAIL)
+        await channel.send(late)
+        assert len(sink.to(late.email or "")) == 1
+        assert sink.connections == 1
+    finally:
+        await channel.close()
+        sink.stop()
 
 
 async def test_email_refused_with_5xx_is_permanent(smtp_sink: SmtpSink) -> None:
