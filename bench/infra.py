@@ -251,6 +251,20 @@ def proc_cpu_seconds(pid: int) -> float:
 # --- machine facts -----------------------------------------------------------------------------
 
 
+def scrape_counters(metrics_url: str, names: Sequence[str]) -> dict[str, float]:
+    """Prometheus counters (`<name>_total`, unlabelled) from a /metrics page; 0 when absent."""
+    import urllib.request
+
+    with urllib.request.urlopen(metrics_url, timeout=5) as response:
+        text = response.read().decode()
+    values = dict.fromkeys(names, 0.0)
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name.removesuffix("_total") in values:
+            values[name.removesuffix("_total")] = float(value)
+    return values
+
+
 def machine_info(postgres_version: str) -> dict[str, object]:
     cpu_model = platform.processor() or "unknown"
     with contextlib.suppress(OSError):

@@ -2,7 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Protocol
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+
+class CommitCounts(Protocol):
+    @property
+    def batches(self) -> int: ...
+
+    @property
+    def saves(self) -> int: ...
+
+
+class _GroupCommitCollector(Collector):
+    def __init__(self, counts: CommitCounts) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "tempstrong_eventstore_commits",
+            "Event-store transactions committed by the group-commit writer",
+            value=self._counts.batches,
+        )
+        yield CounterMetricFamily(
+            "tempstrong_eventstore_saves",
+            "Saves (commands) committed; saves / commits = batching",
+            value=self._counts.saves,
+        )
 
 
 class ApiMetrics:
@@ -33,3 +63,6 @@ class ApiMetrics:
             ["outcome"],
             registry=self.registry,
         )
+
+    def watch_group_commit(self, counts: CommitCounts) -> None:
+        self.registry.register(_GroupCommitCollector(counts))

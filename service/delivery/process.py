@@ -11,11 +11,10 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 import asyncpg
-from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.config import ConfigError, Settings
 from service.pg_pool import create_pool
+from service.processes import serve_health
 from service.sealing import Opener, SealingError
 
 from .amqp import RECONNECT_CAP_SECONDS, AmqpConsumer
@@ -137,28 +136,13 @@ async def _closing(channels: Mapping[SendingMethod, Channel]) -> AsyncIterator[N
 
 @contextlib.asynccontextmanager
 async def _metrics_server(settings: Settings, metrics: DeliveryMetrics) -> AsyncIterator[None]:
-    if settings.metrics_port is None:
-        yield
-        return
-
-    async def healthz(_: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
-
-    async def metrics_page(_: web.Request) -> web.Response:
-        response = web.Response(body=generate_latest(metrics.registry))
-        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
-        return response
-
-    app = web.Application()
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics_page)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
+    # on all interfaces, like the other processes: the kubelet probes the pod's address
+    runner = await serve_health(metrics.registry, settings.metrics_port)
     try:
-        await web.TCPSite(runner, settings.http_host, settings.metrics_port).start()
         yield
     finally:
-        await runner.cleanup()
+        if runner is not None:
+            await runner.cleanup()
 
 
 def main_delivery(settings: Settings | None = None) -> int:

@@ -7,6 +7,7 @@ import json
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from ..store_pg import PostgresStore
 from . import handlers as h
 from .context import CONTEXT, ApiContext, context_of
 from .errors import error_response
@@ -37,7 +38,10 @@ def create_app(ctx: ApiContext) -> web.Application:
     app[CONTEXT] = ctx
 
     async def open_store(_: web.Application) -> None:
-        await ctx.service.store.open()
+        store = ctx.service.store
+        await store.open()
+        if isinstance(store, PostgresStore):
+            ctx.metrics.watch_group_commit(store.writer)
 
     async def close_store(_: web.Application) -> None:
         await ctx.service.store.close()

@@ -26,6 +26,10 @@ async def test_metrics_count_requests_and_resets(api, tokens):
     assert re.search(
         r'tempstrong_http_requests_total\{method="POST",route="[^"]+/reset",status="200"\}', text
     )
+    commits = re.search(r"^tempstrong_eventstore_commits_total (\S+)$", text, re.M)
+    saves = re.search(r"^tempstrong_eventstore_saves_total (\S+)$", text, re.M)
+    assert commits and saves
+    assert 3 <= float(commits.group(1)) <= float(saves.group(1))  # user, credential, reset
 
 
 async def test_every_registered_route_is_documented(api):
