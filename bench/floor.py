@@ -60,12 +60,14 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--pool-size", type=int, default=16)
+    parser.add_argument("--reuse-port", action="store_true", help="several floors on one port")
     args = parser.parse_args()
     web.run_app(
         create_app(args.database_url, args.pool_size),
         host=args.host,
         port=args.port,
         access_log=None,
+        reuse_port=args.reuse_port,
         print=None,
         shutdown_timeout=5,
     )

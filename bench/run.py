@@ -100,6 +100,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steady-duration", type=float, default=15.0)
     p.add_argument("--drain-timeout", type=float, default=120.0)
     p.add_argument("--floor-pool", type=int, default=16, help="asyncpg pool size of the floor")
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="API processes and floor processes, each group on one port (SO_REUSEPORT); default 1",
+    )
     p.add_argument("--profile", action="store_true", help="py-spy + pg_stat_activity under load")
     p.add_argument("--profile-seconds", type=int, default=10)
     p.add_argument(
@@ -308,28 +314,39 @@ async def _run_in(
             f"import sys; sys.setswitchinterval({float(args.api_switch_interval)!r}); "
             "from service.cli import main; sys.exit(main(['api']))",
         ]
-    api = stack.start("api", api_command, env)
-    floor = stack.start(
-        "floor",
-        [
-            sys.executable,
-            str(HERE / "floor.py"),
-            "--database-url",
-            stack.database.url,
-            "--port",
-            str(floor_port),
-            "--pool-size",
-            str(args.floor_pool),
-        ],
-        env,
-    )
+    # --processes N: N API processes and N floor processes, each group sharing its port
+    shared = args.processes > 1
+    api_env = {**env, "TEMPSTRONG_HTTP_REUSE_PORT": "true"} if shared else env
+    floor_command = [
+        sys.executable,
+        str(HERE / "floor.py"),
+        "--database-url",
+        stack.database.url,
+        "--port",
+        str(floor_port),
+        "--pool-size",
+        str(args.floor_pool),
+        *(["--reuse-port"] if shared else []),
+    ]
+    apis = [
+        stack.start("api" if i == 0 else f"api-{i + 1}", api_command, api_env)
+        for i in range(args.processes)
+    ]
+    floors = [
+        stack.start("floor" if i == 0 else f"floor-{i + 1}", floor_command, env)
+        for i in range(args.processes)
+    ]
+    api = apis[0]
     api_url, floor_url = (
         f"http://{infra.LOOPBACK}:{api_port}",
         f"http://{infra.LOOPBACK}:{floor_port}",
     )
     await asyncio.gather(
-        api.wait_http_ready(f"{api_url}/readyz"), floor.wait_http_ready(f"{floor_url}/readyz")
+        *(child.wait_http_ready(f"{api_url}/readyz") for child in apis),
+        *(child.wait_http_ready(f"{floor_url}/readyz") for child in floors),
     )
+    if shared:
+        await asyncio.sleep(2)  # every process of a group listening, not just the first
 
     # The pipeline starts before seeding so that it drains the creation events meanwhile.
     pipeline_children = _start_pipeline(stack, pipeline, env)
@@ -358,12 +375,16 @@ async def _run_in(
     floor_script = wrkrun.write_script(
         scripts / "floor.lua", users=args.users, path_template="/floor/{user}", token=""
     )
-    targets = {"service": (api_url, service_script, api), "floor": (floor_url, floor_script, floor)}
+    targets = {
+        "service": (api_url, service_script, apis),
+        "floor": (floor_url, floor_script, floors),
+    }
 
     def drive(target: str, connections: int, duration: float) -> dict[str, Any]:
-        url, script, child = targets[target]
-        child.check_alive()
-        cpu_before = infra.proc_cpu_seconds(child.pid)
+        url, script, children = targets[target]
+        for child in children:
+            child.check_alive()
+        cpu_before = sum(infra.proc_cpu_seconds(child.pid) for child in children)
         commits_before = _commit_counts(target)
         result = wrkrun.run_wrk(
             wrk,
@@ -374,7 +395,7 @@ async def _run_in(
             duration=duration,
             threads=args.threads,
         )
-        cpu_seconds = infra.proc_cpu_seconds(child.pid) - cpu_before
+        cpu_seconds = sum(infra.proc_cpu_seconds(child.pid) for child in children) - cpu_before
         out = result.as_dict()
         # CPU of the server process only (not PostgreSQL, not wrk): ms per request, and cores used.
         out["server_cpu_ms_per_request"] = (
@@ -601,7 +622,8 @@ def print_report(report: dict[str, Any], json_path: Path, png_path: Path | None)
     print()
     print(
         f"== tempstrong reset vs floor: wrk -t{cfg['threads']} -c{cfg['connections']} "
-        f"-d{cfg['duration']:g}s, median of {cfg['repeat']} =="
+        f"-d{cfg['duration']:g}s, median of {cfg['repeat']}, "
+        f"{cfg.get('processes', 1)} process(es) each =="
     )
     print(
         f"service (reset): {sv['ok_rps']:8.1f} resets/s  p50 {sv['p50_ms']:7.2f} ms  "

@@ -92,7 +92,13 @@ def _run_api() -> int:
     app = create_app(ctx)
 
     web.run_app(
-        app, host=settings.http_host, port=settings.http_port, print=None, shutdown_timeout=25
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        # several `tempstrong api` processes may share one port (one event loop, one core each)
+        reuse_port=settings.http_reuse_port,
+        print=None,
+        shutdown_timeout=25,
     )
     return 0
 

@@ -40,6 +40,7 @@ class Settings:
     delivery_private_keys: str | None = None
     http_host: str = "127.0.0.1"
     http_port: int = 8080
+    http_reuse_port: bool = False
     metrics_port: int | None = None
     smtp_url: str | None = None
     sms_url: str | None = None
@@ -67,6 +68,7 @@ class Settings:
             delivery_private_keys=get("DELIVERY_PRIVATE_KEY"),
             http_host=get("HTTP_HOST") or "127.0.0.1",
             http_port=_port("TEMPSTRONG_HTTP_PORT", get("HTTP_PORT") or "8080"),
+            http_reuse_port=_flag("TEMPSTRONG_HTTP_REUSE_PORT", get("HTTP_REUSE_PORT")),
             metrics_port=_optional_port("TEMPSTRONG_METRICS_PORT", get("METRICS_PORT")),
             smtp_url=get("SMTP_URL"),
             sms_url=get("SMS_URL"),
@@ -93,6 +95,14 @@ def _port(name: str, raw: str) -> int:
     if port > 65535:
         raise ConfigError(f"{name}: must be a port number 1..65535, got {raw!r}")
     return port
+
+
+def _flag(name: str, raw: str | None) -> bool:
+    if raw is None or raw.lower() in ("0", "false", "no", "off"):
+        return False
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name}: must be true or false, got {raw!r}")
 
 
 def _optional_port(name: str, raw: str | None) -> int | None:

@@ -151,3 +151,16 @@ def test_settings_refuse_a_non_postgres_url():
 def test_settings_refuse_a_bad_port():
     with pytest.raises(ConfigError, match="TEMPSTRONG_HTTP_PORT"):
         Settings.from_env({"TEMPSTRONG_HTTP_PORT": "http"})
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [(None, False), ("", False), ("false", False), ("1", True), ("TRUE", True)]
+)
+def test_settings_read_the_reuse_port_flag(raw, expected):
+    env = {} if raw is None else {"TEMPSTRONG_HTTP_REUSE_PORT": raw}
+    assert Settings.from_env(env).http_reuse_port is expected
+
+
+def test_settings_refuse_an_unclear_flag():
+    with pytest.raises(ConfigError, match="TEMPSTRONG_HTTP_REUSE_PORT"):
+        Settings.from_env({"TEMPSTRONG_HTTP_REUSE_PORT": "maybe"})
