@@ -31,7 +31,9 @@ def create_app(database_url: str, pool_size: int) -> web.Application:
         pool = await asyncpg.create_pool(
             database_url, min_size=pool_size, max_size=pool_size, timeout=10
         )
-        async with pool.acquire() as connection:
+        async with pool.acquire() as connection, connection.transaction():
+            # several floors (--processes) start together: one creates the table
+            await connection.execute("SELECT pg_advisory_xact_lock(7453002)")
             await connection.execute(DDL)
         app["pool"] = pool
 
