@@ -34,7 +34,6 @@ from .group_commit import (
     StoreUnavailable,
     close_quietly,
 )
-from .group_read import GroupReader
 from .persistence import AGGREGATE_CACHE_SIZE, APPLICATION_NAME, EventStoreApp
 from .pg_pool import create_pool
 
@@ -56,7 +55,6 @@ class PostgresStore:
         self._snapshots_table = f"{APPLICATION_NAME}_snapshots"
         self._pool: asyncpg.Pool | None = None
         self._writer: GroupCommitWriter | None = None
-        self._reader: GroupReader | None = None
         self._cache: OrderedDict[UUID, Aggregate] = OrderedDict()
         self._snapshot_tasks: set[asyncio.Task[None]] = set()
 
@@ -71,17 +69,11 @@ class PostgresStore:
             max_inactive_connection_lifetime=60,
         )
         self._writer = GroupCommitWriter(self._pool, self._events_table)
-        self._reader = GroupReader(lambda: self.pool, self._events_table)
 
     @property
     def writer(self) -> GroupCommitWriter:
         assert self._writer is not None, "PostgresStore.open() was not awaited"
         return self._writer
-
-    @property
-    def reader(self) -> GroupReader:
-        assert self._reader is not None, "PostgresStore.open() was not awaited"
-        return self._reader
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -97,7 +89,7 @@ class PostgresStore:
             if aggregate is None:
                 return None
         else:
-            newer = await self._newer_events(aggregate_id, cached.version)
+            newer = await self._select_events(aggregate_id, gt=cached.version)
             aggregate = self._project(private_copy(cached), newer)
             assert aggregate is not None
         self._remember(aggregate)
@@ -128,8 +120,6 @@ class PostgresStore:
                 task.add_done_callback(self._snapshot_tasks.discard)
 
     async def close(self) -> None:
-        if self._reader is not None:
-            await self._reader.close()
         if self._writer is not None:
             await close_quietly(self._writer)
         if self._snapshot_tasks:
@@ -206,10 +196,6 @@ class PostgresStore:
         if not rows:
             return None
         return StoredEvent(aggregate_id, rows[0][0], rows[0][1], bytes(rows[0][2]))
-
-    async def _newer_events(self, aggregate_id: UUID, version: int) -> list[StoredEvent]:
-        async with asyncio.timeout(remaining(READ_SECONDS)):
-            return await self.reader.events_after(aggregate_id, version)
 
     async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         try:

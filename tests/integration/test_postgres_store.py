@@ -111,16 +111,13 @@ async def test_copies_handed_out_do_not_change_the_cache(pg_store):
     assert second.collect_events() == []
 
 
-async def test_concurrent_reads_share_queries_and_see_other_writers(pg_store, store):
-    users = [new_user() for _ in range(30)]
+async def test_a_cached_aggregate_sees_what_another_writer_stored(pg_store, store):
+    users = [new_user() for _ in range(5)]
     await asyncio.gather(*(pg_store.save(user) for user in users))
     # another process (here: the library's own recorder) changes one user behind the cache
-    changed = store.repository.get(users[7].id)
+    changed = store.repository.get(users[3].id)
     changed.attach_credential(uuid.uuid4())
     store.save(changed)
-    lookups, batches = pg_store.reader.lookups, pg_store.reader.batches
     loaded = await asyncio.gather(*(pg_store.get_or_none(user.id) for user in users))
-    assert [u.version for u in loaded] == [2 if i == 7 else 1 for i in range(30)]  # type: ignore[union-attr]
-    assert loaded[7].credential_id == changed.credential_id  # type: ignore[union-attr]
-    assert pg_store.reader.lookups - lookups == 30
-    assert pg_store.reader.batches - batches < 30
+    assert [u.version for u in loaded] == [2 if i == 3 else 1 for i in range(5)]  # type: ignore[union-attr]
+    assert loaded[3].credential_id == changed.credential_id  # type: ignore[union-attr]
