@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
 
 import asyncpg
+from asyncpg.transaction import Transaction
 from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
 
 from .deadline import DeadlineExceeded, current_deadline, is_past
@@ -81,6 +83,10 @@ class GroupCommitWriter:
             "SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bytea[]) "
             "ON CONFLICT DO NOTHING RETURNING originator_id, originator_version"
         )
+        self._lookup_sql = (
+            f"SELECT state FROM {events_table} "  # noqa: S608
+            "WHERE originator_id = $1 AND originator_version = $2"
+        )
         self.batches = 0
         self.saves = 0
 
@@ -92,7 +98,10 @@ class GroupCommitWriter:
         self._queue.append(save)
         self._wakeup.set()
         if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="group-commit")
+            # a fresh context: the task outlives the request that happened to start it
+            self._task = asyncio.create_task(
+                self._run(), name="group-commit", context=contextvars.Context()
+            )
         # Shielded: a caller that stops waiting must not abort a batch other saves are in.
         await asyncio.shield(save.done)
 
@@ -101,18 +110,33 @@ class GroupCommitWriter:
         self._closing = True
         self._wakeup.set()
         if self._task is not None:
-            await self._task
+            await asyncio.gather(self._task, return_exceptions=True)
 
     async def _run(self) -> None:
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            while self._queue:
-                batch = self._queue[:MAX_BATCH_SAVES]
-                del self._queue[:MAX_BATCH_SAVES]
-                await self._commit_all(batch)
-            if self._closing:
-                return
+        try:
+            while True:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                while self._queue:
+                    batch = self._queue[:MAX_BATCH_SAVES]
+                    del self._queue[:MAX_BATCH_SAVES]
+                    try:
+                        await self._commit_all(batch)
+                    except BaseException as exc:
+                        # a driver error nobody foresaw, a bug, or cancellation: this batch
+                        # fails (503); after an Exception the writer goes on with the next one
+                        for save in batch:
+                            save.fail(StoreUnavailable("The event store failed unexpectedly."))
+                        if not isinstance(exc, Exception):
+                            raise
+                        log.exception("event store batch failed unexpectedly")
+                if self._closing:
+                    return
+        finally:
+            # cancelled or stopping: nobody may wait for ever on a save that will not run
+            queued, self._queue = self._queue, []
+            for save in queued:
+                save.fail(StoreUnavailable("The event store is closing."))
 
     async def _commit_all(self, batch: list[_Save]) -> None:
         """Commits the batch; conflicting saves fail alone and the rest is committed again."""
@@ -132,7 +156,7 @@ class GroupCommitWriter:
             if not live:
                 return
             try:
-                await self._commit(live)
+                committed = await self._commit(live)
             except _Conflicted as conflicted:
                 for save in conflicted.saves:
                     save.fail(IntegrityError("A newer version of the aggregate was saved."))
@@ -140,39 +164,67 @@ class GroupCommitWriter:
                 continue
             except _CONNECTION_ERRORS as exc:
                 log.warning("event store batch failed", extra={"error": type(exc).__name__})
-                for save in live:
-                    save.fail(StoreUnavailable(f"The event store is unavailable: {exc!r}"))
-                return
-            except BaseException as exc:
-                for save in live:
-                    save.fail(exc)
-                raise
+                committed = False
             for save in live:
-                if not save.done.done():
-                    save.done.set_result(None)
-            self.batches += 1
-            self.saves += len(live)
+                if committed:
+                    if not save.done.done():
+                        save.done.set_result(None)
+                else:
+                    save.fail(StoreUnavailable("The event store is unavailable."))
+            if committed:
+                self.batches += 1
+                self.saves += len(live)
             return
 
-    async def _commit(self, batch: list[_Save]) -> None:
+    async def _commit(self, batch: list[_Save]) -> bool:
+        """True once committed; False if the connection broke during COMMIT and did not commit.
+
+        Raises _Conflicted (rolled back) and connection errors from before COMMIT (nothing
+        committed). A COMMIT whose answer was lost is not reported as a failure blindly: the
+        batch's first event is looked up, so a 503 never hides a commit that happened.
+        """
         events = [event for save in batch for event in save.events]
-        async with (
-            self._pool.acquire(timeout=CONNECT_WAIT_SECONDS) as connection,
-            connection.transaction(),
-        ):
-            await connection.execute(self._lock_sql, timeout=STATEMENT_SECONDS)
-            rows = await connection.fetch(
-                self._insert_sql,
-                [e.originator_id for e in events],
-                [e.originator_version for e in events],
-                [e.topic for e in events],
-                [e.state for e in events],
-                timeout=STATEMENT_SECONDS,
-            )
-            inserted = {(row[0], row[1]) for row in rows}
-            if len(inserted) < len(events):
-                # raising rolls the transaction back
-                raise _Conflicted([save for save in batch if not save.keys() <= inserted])
+        async with self._pool.acquire(timeout=CONNECT_WAIT_SECONDS) as connection:
+            transaction = connection.transaction()
+            await transaction.start()
+            try:
+                await connection.execute(self._lock_sql, timeout=STATEMENT_SECONDS)
+                rows = await connection.fetch(
+                    self._insert_sql,
+                    [e.originator_id for e in events],
+                    [e.originator_version for e in events],
+                    [e.topic for e in events],
+                    [e.state for e in events],
+                    timeout=STATEMENT_SECONDS,
+                )
+                inserted = {(row[0], row[1]) for row in rows}
+                if len(inserted) < len(events):
+                    raise _Conflicted([save for save in batch if not save.keys() <= inserted])
+            except BaseException:
+                if not connection.is_closed():
+                    with contextlib.suppress(*_CONNECTION_ERRORS):
+                        await transaction.rollback()
+                raise
+            try:
+                await self._finish(transaction)
+                return True
+            except _CONNECTION_ERRORS:
+                log.warning("event store COMMIT answer lost; looking the batch up")
+        return await self._was_committed(events[0])
+
+    async def _finish(self, transaction: Transaction) -> None:
+        await transaction.commit()
+
+    async def _was_committed(self, first: StoredEvent) -> bool:
+        """Whether the batch that holds `first` committed (all its rows did, or none)."""
+        stored = await self._pool.fetchval(
+            self._lookup_sql,
+            first.originator_id,
+            first.originator_version,
+            timeout=STATEMENT_SECONDS,
+        )
+        # the same version written by another writer since would hold other bytes
+        return stored is not None and bytes(stored) == bytes(first.state)
 
 
 async def close_quietly(writer: GroupCommitWriter) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
@@ -17,7 +18,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from .deadline import check_deadline, remaining
+from .deadline import DeadlineExceeded, check_deadline, remaining
 from .persistence import EventStoreApp, executor_size
 
 T = TypeVar("T")
@@ -70,11 +71,32 @@ class LibraryStore:
         return await self._call(lambda: list(self.app.events.get(aggregate_id)))
 
     async def save(self, *aggregates: Aggregate | None) -> None:
-        def save_unless_late() -> None:
-            check_deadline()
+        # Either the thread starts the save before the caller gives up, and the caller then
+        # waits for it to finish, or the caller gives up first and the save never starts:
+        # a 503 never hides a commit.
+        gate = threading.Lock()
+        started = abandoned = False
+
+        def save_unless_abandoned() -> None:
+            nonlocal started
+            with gate:
+                if abandoned:
+                    raise DeadlineExceeded("The call outlived its deadline; nothing was saved.")
+                check_deadline()
+                started = True
             self.app.save(*aggregates)
 
-        await self._call(save_unless_late)
+        loop = asyncio.get_running_loop()
+        call = functools.partial(contextvars.copy_context().run, save_unless_abandoned)
+        saving = loop.run_in_executor(self._executor, call)
+        try:
+            await asyncio.wait_for(asyncio.shield(saving), remaining(DEFAULT_CALL_SECONDS))
+        except TimeoutError:
+            with gate:
+                abandoned = not started
+            if abandoned:
+                raise
+            await saving
 
     async def open(self) -> None:
         pass

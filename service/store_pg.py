@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import copy
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -115,7 +116,9 @@ class PostgresStore:
         for aggregate, new in pending:
             self._remember(aggregate)
             if self._snapshot_due(aggregate, new):
-                task = asyncio.create_task(self._take_snapshot(private_copy(aggregate)))
+                task = asyncio.create_task(
+                    self._take_snapshot(private_copy(aggregate)), context=contextvars.Context()
+                )
                 self._snapshot_tasks.add(task)
                 task.add_done_callback(self._snapshot_tasks.discard)
 

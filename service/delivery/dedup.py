@@ -57,19 +57,26 @@ class PostgresDedup(DedupLedger):
             connection = await self._pool.acquire()
         except DATABASE_ERRORS as exc:
             raise DependencyUnavailable(f"dedup claim failed ({type(exc).__name__})") from None
+        # The pool does not reset sessions: whenever the lock may be held but its release is
+        # not certain (an error, a cancellation), the connection ends, and the lock with it.
         try:
             try:
                 await connection.execute(_LOCK, message_id)
-            except DATABASE_ERRORS as exc:
-                raise DependencyUnavailable(f"dedup claim failed ({type(exc).__name__})") from None
+            except BaseException as exc:
+                connection.terminate()
+                if isinstance(exc, DATABASE_ERRORS):
+                    reason = f"dedup claim failed ({type(exc).__name__})"
+                    raise DependencyUnavailable(reason) from None
+                raise
             try:
                 yield
             finally:
                 try:
                     await connection.execute(_UNLOCK, message_id)
-                except DATABASE_ERRORS:
-                    # the pool does not reset sessions: end this one, and its lock with it
+                except BaseException as exc:
                     connection.terminate()
+                    if not isinstance(exc, DATABASE_ERRORS):
+                        raise
         finally:
             await self._pool.release(connection)
 

@@ -7,11 +7,13 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 from eventsourcing.persistence import IntegrityError
 
 from service.deadline import DeadlineExceeded, deadline_in
 from service.domain.user import User
+from service.group_commit import StoreUnavailable
 from service.persistence import EventStoreApp
 from service.store_pg import PostgresStore
 
@@ -121,3 +123,46 @@ async def test_a_cached_aggregate_sees_what_another_writer_stored(pg_store, stor
     loaded = await asyncio.gather(*(pg_store.get_or_none(user.id) for user in users))
     assert [u.version for u in loaded] == [2 if i == 3 else 1 for i in range(5)]  # type: ignore[union-attr]
     assert loaded[3].credential_id == changed.credential_id  # type: ignore[union-attr]
+
+
+async def test_a_lost_commit_answer_is_looked_up_not_guessed(pg_store, monkeypatch):
+    writer = pg_store.writer
+
+    async def commit_then_lose_the_answer(transaction):
+        await transaction.commit()
+        raise asyncpg.ConnectionDoesNotExistError("connection lost during COMMIT")
+
+    monkeypatch.setattr(writer, "_finish", commit_then_lose_the_answer)
+    committed = new_user()
+    await pg_store.save(committed)  # it did commit: no 503
+    assert (await pg_store.get_or_none(committed.id)) is not None
+
+    async def roll_back_then_lose_the_answer(transaction):
+        await transaction.rollback()
+        raise asyncpg.ConnectionDoesNotExistError("connection lost during COMMIT")
+
+    monkeypatch.setattr(writer, "_finish", roll_back_then_lose_the_answer)
+    lost = new_user()
+    with pytest.raises(StoreUnavailable):
+        await pg_store.save(lost)
+    assert await pg_store.get_or_none(lost.id) is None
+
+
+async def test_the_writer_survives_an_unexpected_error(pg_store, monkeypatch):
+    writer = pg_store.writer
+    real_commit = writer._commit
+    calls = 0
+
+    async def fail_once(batch):
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("a bug")
+        return await real_commit(batch)
+
+    monkeypatch.setattr(writer, "_commit", fail_once)
+    with pytest.raises(StoreUnavailable):
+        await pg_store.save(new_user())
+    after = new_user()
+    await pg_store.save(after)
+    assert (await pg_store.get_or_none(after.id)) is not None

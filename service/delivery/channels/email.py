@@ -7,6 +7,7 @@ import contextlib
 import re
 import socket
 import ssl
+import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -22,6 +23,7 @@ from . import Channel
 DEFAULT_SENDER = "tempstrong@localhost"
 SMTP_TIMEOUT_SECONDS = 30.0
 MAX_IDLE_CONNECTIONS = 8
+MAX_IDLE_SECONDS = 60.0
 # Deliberately simple: one @, no whitespace or angle brackets; the MTA judges the rest.
 _ADDRESS = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+")
 _TRUE = {"1", "true", "yes", "on"}
@@ -77,7 +79,7 @@ def compose(request: DeliveryRequest, sender: str) -> EmailMessage:
 
 
 class SmtpChannel(Channel):
-    """Keeps up to `max_idle` connections open between messages.
+    """Keeps up to `max_idle` connections open between messages, each for at most a minute.
 
     A connection per message cost a third of the worker's CPU (TCP and TLS set-up, EHLO, and a
     name lookup of the local host in a thread); a relay that drops an idle connection is
@@ -94,8 +96,9 @@ class SmtpChannel(Channel):
         self._target = target
         self._timeout = timeout
         self._max_idle = max_idle
-        self._idle: list[aiosmtplib.SMTP] = []
+        self._idle: list[tuple[aiosmtplib.SMTP, float]] = []
         self._local_hostname: str | None = None
+        self._closed = False
 
     async def send(self, message: DeliveryRequest) -> None:
         email = compose(message, self._target.sender)
@@ -116,10 +119,12 @@ class SmtpChannel(Channel):
         self._checkin(client)
 
     async def _checkout(self) -> aiosmtplib.SMTP:
+        now = time.monotonic()
         while self._idle:
-            client = self._idle.pop()
-            if client.is_connected:
+            client, idle_since = self._idle.pop()
+            if client.is_connected and now - idle_since < MAX_IDLE_SECONDS:
                 return client
+            client.close()  # relays and NAT drop idle connections without telling us
         if self._local_hostname is None:
             self._local_hostname = await asyncio.to_thread(socket.getfqdn)
         target = self._target
@@ -138,16 +143,20 @@ class SmtpChannel(Channel):
         return client
 
     def _checkin(self, client: aiosmtplib.SMTP) -> None:
-        if client.is_connected and len(self._idle) < self._max_idle:
-            self._idle.append(client)
+        if not self._closed and client.is_connected and len(self._idle) < self._max_idle:
+            self._idle.append((client, time.monotonic()))
         else:
             client.close()
 
     async def close(self) -> None:
+        self._closed = True
         idle, self._idle = self._idle, []
-        for client in idle:
-            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
-                await client.quit()
+        for client, _ in idle:
+            try:
+                with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                    await client.quit()
+            finally:
+                client.close()
 
 
 def _by_code(code: int, what: str) -> PermanentFailure | TransientFailure:
