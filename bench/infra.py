@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -83,31 +83,30 @@ class Database:
     def url(self) -> str:
         return database_url(self.admin_url, self.name)
 
-    async def create(self) -> None:
+    @contextlib.asynccontextmanager
+    async def _admin(self) -> AsyncIterator[asyncpg.Connection]:
         connection = await asyncpg.connect(self.admin_url, timeout=10)
         try:
-            await connection.execute(f'CREATE DATABASE "{self.name}"')
+            yield connection
         finally:
             await connection.close()
 
+    async def create(self) -> None:
+        async with self._admin() as connection:
+            await connection.execute(f'CREATE DATABASE "{self.name}"')
+
     async def drop(self) -> None:
-        connection = await asyncpg.connect(self.admin_url, timeout=10)
-        try:
+        async with self._admin() as connection:
             await connection.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE datname = $1 AND pid <> pg_backend_pid()",
                 self.name,
             )
             await connection.execute(f'DROP DATABASE IF EXISTS "{self.name}"')
-        finally:
-            await connection.close()
 
     async def server_version(self) -> str:
-        connection = await asyncpg.connect(self.admin_url, timeout=10)
-        try:
+        async with self._admin() as connection:
             return str(await connection.fetchval("SELECT version()"))
-        finally:
-            await connection.close()
 
 
 # --- a throwaway RabbitMQ vhost (only for the steady-rate pipeline) ---------------------------

@@ -28,6 +28,7 @@ from asyncpg.transaction import Transaction
 from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
 
 from .deadline import DeadlineExceeded, current_deadline, is_past
+from .pg_pool import DATABASE_ERRORS
 
 log = logging.getLogger("tempstrong.eventstore")
 
@@ -36,8 +37,6 @@ LOCK_TIMEOUT_SECONDS = 5
 CONNECT_WAIT_SECONDS = 2.0
 # Bounds each statement of a batch; a batch that started always finishes or fails within it.
 STATEMENT_SECONDS = LOCK_TIMEOUT_SECONDS + 2.0
-
-_CONNECTION_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 class StoreUnavailable(OperationalError):
@@ -162,7 +161,7 @@ class GroupCommitWriter:
                     save.fail(IntegrityError("A newer version of the aggregate was saved."))
                 batch = [save for save in live if save not in conflicted.saves]
                 continue
-            except _CONNECTION_ERRORS as exc:
+            except DATABASE_ERRORS as exc:
                 log.warning("event store batch failed", extra={"error": type(exc).__name__})
                 committed = False
             for save in live:
@@ -202,13 +201,13 @@ class GroupCommitWriter:
                     raise _Conflicted([save for save in batch if not save.keys() <= inserted])
             except BaseException:
                 if not connection.is_closed():
-                    with contextlib.suppress(*_CONNECTION_ERRORS):
+                    with contextlib.suppress(*DATABASE_ERRORS):
                         await transaction.rollback()
                 raise
             try:
                 await self._finish(transaction)
                 return True
-            except _CONNECTION_ERRORS:
+            except DATABASE_ERRORS:
                 log.warning("event store COMMIT answer lost; looking the batch up")
         return await self._was_committed(events[0])
 

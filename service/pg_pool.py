@@ -13,6 +13,9 @@ from typing import Any
 
 import asyncpg
 
+# What a lost, refused or timed-out database call raises through asyncpg.
+DATABASE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+
 
 async def _keep_session(_: asyncpg.Connection) -> None:
     return None

@@ -86,9 +86,7 @@ class LibraryStore:
                 started = True
             self.app.save(*aggregates)
 
-        loop = asyncio.get_running_loop()
-        call = functools.partial(contextvars.copy_context().run, save_unless_abandoned)
-        saving = loop.run_in_executor(self._executor, call)
+        saving = self._submit(save_unless_abandoned)
         try:
             await asyncio.wait_for(asyncio.shield(saving), remaining(DEFAULT_CALL_SECONDS))
         except TimeoutError:
@@ -108,8 +106,11 @@ class LibraryStore:
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         # The thread inherits the deadline (a context variable); the library retries a lost
         # connection inside each call, so the wait is bounded here as well.
-        loop = asyncio.get_running_loop()
-        call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
         return await asyncio.wait_for(
-            loop.run_in_executor(self._executor, call), remaining(DEFAULT_CALL_SECONDS)
+            self._submit(fn, *args, **kwargs), remaining(DEFAULT_CALL_SECONDS)
         )
+
+    def _submit(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> asyncio.Future[T]:
+        """Runs `fn` on the pool with the caller's context (its deadline)."""
+        call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+        return asyncio.get_running_loop().run_in_executor(self._executor, call)

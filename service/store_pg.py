@@ -36,14 +36,12 @@ from .group_commit import (
     close_quietly,
 )
 from .persistence import AGGREGATE_CACHE_SIZE, APPLICATION_NAME, EventStoreApp
-from .pg_pool import create_pool
+from .pg_pool import DATABASE_ERRORS, create_pool
 
 READ_SECONDS = 10.0
 
 A = TypeVar("A", bound=Aggregate)
 POOL_MAX = 10
-
-_READ_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 class PostgresStore:
@@ -91,6 +89,9 @@ class PostgresStore:
                 return None
         else:
             newer = await self._select_events(aggregate_id, gt=cached.version)
+            if not newer:
+                self._cache.move_to_end(aggregate_id)
+                return private_copy(cached)
             aggregate = self._project(private_copy(cached), newer)
             assert aggregate is not None
         self._remember(aggregate)
@@ -163,7 +164,7 @@ class PostgresStore:
         snapshot_class = getattr(type(aggregate), "Snapshot", Snapshot)
         stored = self._mapper.to_stored_event(snapshot_class.take(aggregate))
         # a snapshot only saves replay time: if it fails, the next interval takes another
-        with contextlib.suppress(*_READ_ERRORS):
+        with contextlib.suppress(*DATABASE_ERRORS):
             await self.pool.execute(
                 f"INSERT INTO {self._snapshots_table} "  # noqa: S608
                 "(originator_id, originator_version, topic, state) VALUES ($1, $2, $3, $4) "
@@ -206,7 +207,7 @@ class PostgresStore:
                 async with self.pool.acquire() as connection:
                     rows: list[asyncpg.Record] = await connection.fetch(sql, *args)
                     return rows
-        except _READ_ERRORS as exc:
+        except DATABASE_ERRORS as exc:
             raise StoreUnavailable(f"The event store is unavailable: {exc!r}") from exc
 
 

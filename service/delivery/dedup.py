@@ -10,6 +10,8 @@ from typing import Protocol
 
 import asyncpg
 
+from service.pg_pool import DATABASE_ERRORS
+
 from .failures import DependencyUnavailable
 
 SCHEMA = """
@@ -23,7 +25,7 @@ _LOCK = "SELECT pg_advisory_lock(hashtextextended($1, 7453))"
 _UNLOCK = "SELECT pg_advisory_unlock(hashtextextended($1, 7453))"
 
 # Failures of our own database: retry, it is not the message's fault.
-DATABASE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+__all__ = ["DATABASE_ERRORS", "DedupLedger", "MemoryDedup", "PostgresDedup", "ensure_schema"]
 
 
 class DedupLedger(Protocol):
