@@ -24,7 +24,7 @@ def user_name(index: int) -> str:
 
 
 def user_email(user: str) -> str:
-    return f"{user}@bench.test"
+    return f"{user}@bench.example"
 
 
 def reset_path(client: str, user: str) -> str:

@@ -7,7 +7,7 @@ truth for every rule.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -61,19 +61,19 @@ def timestamp_of(domain_event: Any) -> float:
 class CredentialCache:
     """Recent credential states by id, so the publisher rarely reloads from the event store."""
 
-    def __init__(self, load: Callable[[UUID, int], TempStrongPassword], size: int = 10_000) -> None:
+    def __init__(self, load: Callable[[UUID, int], Awaitable[Any]], size: int = 10_000) -> None:
         self._load = load
         self._size = size
         self._items: dict[UUID, TempStrongPassword] = {}
 
-    def after(self, domain_event: Any) -> TempStrongPassword:
+    async def after(self, domain_event: Any) -> TempStrongPassword:
         originator_id: UUID = domain_event.originator_id
         version: int = domain_event.originator_version
         previous = self._items.pop(originator_id, None)
         if version == 1:
             previous = None
         elif previous is None or previous.version != version - 1:
-            previous = self._load(originator_id, version - 1)
+            previous = await self._load(originator_id, version - 1)
         credential = fold(previous, domain_event)
         self._items[originator_id] = credential
         if len(self._items) > self._size:

@@ -15,8 +15,14 @@ from service.pg_pool import create_pool
 
 from .credential_states import credential_events, timestamp_of
 from .credentials import COLUMNS, VIEW_NAME, CredentialRow, apply_events, decode_credential
-
-TRACKING_TABLE = "projection_tracking"
+from .tracking import (
+    ensure_tracking,
+    forget,
+    lock_position,
+    lock_schema,
+    read_position,
+    set_position,
+)
 
 
 def _ddl(table: str) -> list[str]:
@@ -41,22 +47,15 @@ def _ddl(table: str) -> list[str]:
         "(client_ext_id, state_name, user_ext_id)",
         f"CREATE INDEX IF NOT EXISTS {table}_reset_count ON {table} (reset_count)",
         f"CREATE INDEX IF NOT EXISTS {table}_version ON {table} (version)",
-        f"CREATE TABLE IF NOT EXISTS {TRACKING_TABLE} "
-        "(name text PRIMARY KEY, position bigint NOT NULL)",
     ]
 
 
 async def ensure_schema(connection: asyncpg.Connection, table: str = VIEW_NAME) -> None:
     async with connection.transaction():
-        # Two processes may start at once; the advisory lock keeps DDL from racing.
-        await connection.execute("SELECT pg_advisory_xact_lock(7453001)")
+        await lock_schema(connection)
         for statement in _ddl(table):
             await connection.execute(statement)
-        await connection.execute(
-            f"INSERT INTO {TRACKING_TABLE} (name, position) VALUES ($1, 0) "  # noqa: S608
-            "ON CONFLICT (name) DO NOTHING",
-            table,
-        )
+        await ensure_tracking(connection, table)
 
 
 class PostgresCredentialsView:
@@ -69,11 +68,7 @@ class PostgresCredentialsView:
         self._table = table
 
     async def position(self) -> int:
-        value = await self._pool.fetchval(
-            f"SELECT position FROM {TRACKING_TABLE} WHERE name = $1",  # noqa: S608
-            self._table,
-        )
-        return int(value or 0)
+        return await read_position(self._pool, self._table)
 
     async def handle(self, batch: Sequence[Notification]) -> float | None:
         async with self._pool.acquire() as connection, connection.transaction():
@@ -83,10 +78,7 @@ class PostgresCredentialsView:
         self, connection: asyncpg.Connection, batch: Sequence[Notification]
     ) -> float | None:
         """Applies `batch` inside the caller's transaction, after locking the tracking row."""
-        position = await connection.fetchval(
-            f"SELECT position FROM {TRACKING_TABLE} WHERE name = $1 FOR UPDATE",  # noqa: S608
-            self._table,
-        )
+        position = await lock_position(connection, self._table)
         fresh = [n for n in batch if n.id > position]
         if not fresh:
             return None
@@ -102,11 +94,7 @@ class PostgresCredentialsView:
                 )
             else:
                 await self._upsert(connection, CredentialRow.of(credential, transcoder))
-        await connection.execute(
-            f"UPDATE {TRACKING_TABLE} SET position = $2 WHERE name = $1",  # noqa: S608
-            self._table,
-            fresh[-1].id,
-        )
+        await set_position(connection, self._table, fresh[-1].id)
         return timestamp_of(events[-1]) if events else None
 
     async def _load(
@@ -199,10 +187,7 @@ async def rebuild(pool: asyncpg.Pool, mapper: Mapper[UUID], read_after: ReadAfte
         replayed += len(batch)
         position = batch[-1].id
     async with pool.acquire() as connection, connection.transaction():
-        live = await connection.fetchval(
-            f"SELECT position FROM {TRACKING_TABLE} WHERE name = $1 FOR UPDATE",  # noqa: S608
-            VIEW_NAME,
-        )
+        live = await lock_position(connection, VIEW_NAME)
         while position < live:
             batch = await read_after(position, 2000)
             batch = [n for n in batch if n.id <= live]
@@ -212,10 +197,6 @@ async def rebuild(pool: asyncpg.Pool, mapper: Mapper[UUID], read_after: ReadAfte
             position = batch[-1].id
         await connection.execute(f"DROP TABLE IF EXISTS {VIEW_NAME}")
         await connection.execute(f"ALTER TABLE {table} RENAME TO {VIEW_NAME}")
-        await connection.execute(
-            f"UPDATE {TRACKING_TABLE} SET position = $2 WHERE name = $1",  # noqa: S608
-            VIEW_NAME,
-            max(position, live or 0),
-        )
-        await connection.execute(f"DELETE FROM {TRACKING_TABLE} WHERE name = $1", table)  # noqa: S608
+        await set_position(connection, VIEW_NAME, max(position, live))
+        await forget(connection, table)
     return replayed

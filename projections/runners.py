@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 import asyncpg
 from prometheus_client import CollectorRegistry
 
 from service.config import Settings
-from service.persistence import EventStoreApp, event_mapper, postgres_env
-from service.pg_pool import create_pool
+from service.persistence import event_mapper
+from service.pg_pool import DATABASE_ERRORS, create_pool
 from service.processes import serve_health
+from service.store_pg import PostgresStore
 
-from .amqp_transport import AmqpTransport
 from .credential_states import CredentialCache
 from .credentials import VIEW_NAME
 from .credentials_pg import PostgresCredentialsView, ensure_schema, rebuild
 from .follower import Follower, FollowerMetrics, PostgresNotifications
-from .publisher import PostgresTracking, PublisherMetrics, PublisherSink
+from .publisher.amqp import AmqpTransport
+from .publisher.parking import waiting
+from .publisher.sink import PostgresTracking, PublisherMetrics, PublisherSink
+from .publisher.sink import ensure_schema as ensure_publisher_schema
 
 log = logging.getLogger("tempstrong.projections")
 REBUILDABLE_VIEWS = (VIEW_NAME,)
+PARKED_GAUGE_SECONDS = 15.0
 
 
 async def _pool(database_url: str) -> asyncpg.Pool:
@@ -73,24 +78,35 @@ async def run_publisher(settings: Settings, stop: asyncio.Event) -> None:
     assert settings.database_url and settings.amqp_url
     pool = await _pool(settings.database_url)
     source = PostgresNotifications(settings.database_url)
-    store = await asyncio.to_thread(
-        EventStoreApp, env=postgres_env(settings.database_url, create_table=False)
-    )
+    mapper = event_mapper()
+    store = PostgresStore(settings.database_url, mapper)
+    await store.open()
     transport = AmqpTransport(settings.amqp_url)
     try:
-        tracking = PostgresTracking(pool)
-        await tracking.ensure()
+        await ensure_publisher_schema(pool)
         registry = CollectorRegistry()
-        states = CredentialCache(lambda i, v: store.repository.get(i, version=v))
-        sink = PublisherSink(tracking, store.mapper, states, transport, PublisherMetrics(registry))
+        metrics = PublisherMetrics(registry)
+        states = CredentialCache(store.get_at)
+        sink = PublisherSink(PostgresTracking(pool), mapper, states, transport, metrics)
         follower = Follower(source, sink, FollowerMetrics(registry))
         log.info("publisher started")
+        gauge = asyncio.create_task(_watch_parked(pool, metrics, stop))
         await _run_follower(follower, registry, settings.metrics_port, stop)
+        await gauge
     finally:
         await transport.close()
         await source.close()
         await pool.close()
-        await asyncio.to_thread(store.close)
+        await store.close()
+
+
+async def _watch_parked(pool: asyncpg.Pool, metrics: PublisherMetrics, stop: asyncio.Event) -> None:
+    """Keeps the parked-events gauge current (republish runs in other processes)."""
+    while not stop.is_set():
+        with contextlib.suppress(*DATABASE_ERRORS):
+            metrics.parked_waiting.set(await waiting(pool))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), PARKED_GAUGE_SECONDS)
 
 
 async def run_rebuild(settings: Settings, view: str) -> int:

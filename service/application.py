@@ -11,12 +11,13 @@ from typing import Any, TypeVar
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
+from .contracts.envelope import SealedDelivery, seal_delivery
 from .domain.catalog import PolicyCatalog
 from .domain.credential import TempStrongPassword
-from .domain.errors import AlreadyExists, Conflict, DomainError, NotFound
+from .domain.errors import AlreadyExists, Conflict, DeliveryNotConfigured, NotFound
 from .domain.idempotency import IDEMPOTENCY_WINDOW, IdempotencyRecord
-from .domain.password import GeneratedPassword, PasswordHasher, generate_password
-from .domain.policy import SendingMethod, TempStrongPasswordPolicy
+from .domain.out_of_band import PasswordSplit, check_delivery_address, split_password
+from .domain.password import PasswordHasher, generate_password
 from .domain.states import CredentialState
 from .domain.user import User
 from .sealing import Sealer
@@ -25,14 +26,6 @@ from .store import AggregateStore
 MAX_ATTEMPTS = 8
 
 T = TypeVar("T")
-
-
-class MissingDeliveryAddress(DomainError):
-    code = "errors.missingDeliveryAddress"
-
-
-class DeliveryNotConfigured(DomainError):
-    code = "errors.deliveryNotConfigured"
 
 
 @dataclass(frozen=True)
@@ -53,18 +46,8 @@ class CredentialOutcome:
     replayed: bool = False
 
     @classmethod
-    def of(
-        cls,
-        credential: TempStrongPassword,
-        policy: TempStrongPasswordPolicy,
-        password: GeneratedPassword,
-    ) -> CredentialOutcome:
-        if policy.response_carries_whole_password:
-            secret: str | None = password.whole
-        elif policy.response_carries_fragment0:
-            secret = password.fragment0
-        else:
-            secret = None
+    def of(cls, credential: TempStrongPassword, split: PasswordSplit) -> CredentialOutcome:
+        secret = split.for_response
         return cls(credential, has_body=secret is not None, response_secret=secret)
 
 
@@ -138,35 +121,36 @@ class CredentialService:
 
         async def attempt() -> CredentialOutcome:
             now = self._clock()
-            replay = await self._replay(idempotency_scope, now)
-            if replay is not None:
-                return replay
+            record = await self._idempotency_record(idempotency_scope)
+            if record is not None and record.is_live(now):
+                return await self._replay(record, client, user_ext_id)
             user = await self.get_user(client, user_ext_id)
             if user.credential_id is not None:
                 raise AlreadyExists(f"User {user_ext_id!r} already has a TSP credential.")
             if await self.store.get_or_none(TempStrongPassword.create_id(client, new_ext_id)):
                 raise AlreadyExists(f"Credential extId {new_ext_id!r} is already in use.")
             policy = (
-                self.catalog.named_policy(policy_ext_id)
+                self.catalog.allowed_policy(client, policy_ext_id)
                 if policy_ext_id
                 else self.catalog.default_policy(client)
             )
-            password = generate_password(policy)
+            split = split_password(policy, generate_password(policy))
             credential = TempStrongPassword.create(
                 client_ext_id=client,
                 user_ext_id=user_ext_id,
                 ext_id=new_ext_id,
                 policy=policy,
                 state_name=state_name,
-                password_hash=self._hasher.hash(password.whole, policy.hash_algorithm),
-                delivery=self._sealed_delivery(policy, password, user, new_ext_id, version=1),
+                password_hash=self._hasher.hash(split.whole, policy.hash_algorithm),
+                delivery=self._sealed_delivery(split, user, new_ext_id, version=1),
                 actor=actor,
                 now=now,
             )
             user.attach_credential(credential.id)
-            outcome = CredentialOutcome.of(credential, policy, password)
-            record = await self._record_outcome(idempotency_scope, outcome, now)
-            await self._save(user, credential, record)
+            outcome = CredentialOutcome.of(credential, split)
+            await self._save(
+                user, credential, self._record_outcome(idempotency_scope, record, outcome, now)
+            )
             return outcome
 
         return await self._with_retries(attempt)
@@ -176,25 +160,25 @@ class CredentialService:
     ) -> CredentialOutcome:
         async def attempt() -> CredentialOutcome:
             now = self._clock()
-            replay = await self._replay(idempotency_scope, now)
-            if replay is not None:
-                return replay
+            record = await self._idempotency_record(idempotency_scope)
+            if record is not None and record.is_live(now):
+                return await self._replay(record, client, user_ext_id)
             user, credential = await self._load(client, user_ext_id)
             policy = self.catalog.policy_in_effect(credential.policy_ext_id)
-            password = generate_password(policy)
+            split = split_password(policy, generate_password(policy))
             delivery = self._sealed_delivery(
-                policy, password, user, credential.ext_id, version=credential.version + 1
+                split, user, credential.ext_id, version=credential.version + 1
             )
             credential.reset(
                 policy=policy,
-                password_hash=self._hasher.hash(password.whole, policy.hash_algorithm),
+                password_hash=self._hasher.hash(split.whole, policy.hash_algorithm),
                 delivery=delivery,
                 actor=actor,
                 now=now,
             )
-            outcome = CredentialOutcome.of(credential, policy, password)
+            outcome = CredentialOutcome.of(credential, split)
             await self._save(
-                credential, await self._record_outcome(idempotency_scope, outcome, now)
+                credential, self._record_outcome(idempotency_scope, record, outcome, now)
             )
             return outcome
 
@@ -216,9 +200,10 @@ class CredentialService:
         credential.modify(
             expected_version=expected_version,
             state_name=state_name,
-            new_policy=self.catalog.named_policy(policy_ext_id) if policy_ext_id else None,
+            new_policy=(
+                self.catalog.allowed_policy(client, policy_ext_id) if policy_ext_id else None
+            ),
             modification_comment=modification_comment,
-            current_policy=self.catalog.policy_in_effect(credential.policy_ext_id),
             actor=actor,
             now=self._clock(),
         )
@@ -282,52 +267,57 @@ class CredentialService:
         return credential
 
     def _sealed_delivery(
-        self,
-        policy: TempStrongPasswordPolicy,
-        password: GeneratedPassword,
-        user: User,
-        credential_ext_id: str,
-        version: int,
+        self, split: PasswordSplit, user: User, credential_ext_id: str, version: int
     ) -> dict[str, str] | None:
-        method = policy.sending_method
-        if method is SendingMethod.NONE:
+        if split.out_of_band is None:
             return None
-        if method is SendingMethod.EMAIL and not user.email:
-            raise MissingDeliveryAddress("The policy sends by Email but the user has no email.")
-        if method is SendingMethod.SMS and not user.mobile:
-            raise MissingDeliveryAddress("The policy sends by SMS but the user has no mobile.")
+        check_delivery_address(split.method, user)
         if self._sealer is None:
             raise DeliveryNotConfigured("No delivery public key is configured.")
-        secret = password.fragment1 if policy.plain_value_exposed_to_caller else password.whole
-        envelope = self._sealer.seal(
-            {
-                "secret": secret,
-                "clientExtId": user.client_ext_id,
-                "userExtId": user.ext_id,
-                "credentialExtId": credential_ext_id,
-                "version": version,
-                "sendingMethod": method.value,
-                "loginId": user.login_id,
-                "email": user.email,
-                "mobile": user.mobile,
-                "language": user.language,
-            }
+        delivery = SealedDelivery(
+            secret=split.out_of_band,
+            client_ext_id=user.client_ext_id,
+            user_ext_id=user.ext_id,
+            credential_ext_id=credential_ext_id,
+            version=version,
+            sending_method=split.method,
+            login_id=user.login_id,
+            email=user.email,
+            mobile=user.mobile,
+            language=user.language,
         )
-        return {**envelope, "sendingMethod": method.value}
+        return seal_delivery(self._sealer, delivery).to_event_attribute()
 
-    async def _replay(self, scope: str | None, now: datetime) -> CredentialOutcome | None:
+    async def _idempotency_record(self, scope: str | None) -> IdempotencyRecord | None:
         if scope is None:
             return None
         record = await self.store.get_or_none(IdempotencyRecord.create_id(scope))
-        if not isinstance(record, IdempotencyRecord) or not record.is_live(now):
-            return None
+        return record if isinstance(record, IdempotencyRecord) else None
+
+    async def _replay(
+        self, record: IdempotencyRecord, client: str, user_ext_id: str
+    ) -> CredentialOutcome:
+        """The first outcome again, while its credential still exists (else 404)."""
+        _, current = await self._load(client, user_ext_id)
+        if current.id != record.credential_id:
+            raise NotFound(f"User {user_ext_id!r} has no TSP credential.")
         credential = await self.store.get_at(record.credential_id, record.credential_version)
         assert isinstance(credential, TempStrongPassword)
         return CredentialOutcome(credential, has_body=record.has_body, replayed=True)
 
-    async def _record_outcome(
-        self, scope: str | None, outcome: CredentialOutcome, now: datetime
+    @staticmethod
+    def _record_outcome(
+        scope: str | None,
+        record: IdempotencyRecord | None,
+        outcome: CredentialOutcome,
+        now: datetime,
     ) -> IdempotencyRecord | None:
+        """The record saved with the command's event, at the version the command read.
+
+        Two requests with one key (any processes) both read the record at the same version, so
+        both saves name the same next version of it: the event store lets one commit, the other
+        conflicts, retries and replays. The record is read once per attempt for that reason.
+        """
         if scope is None:
             return None
         values: dict[str, Any] = {
@@ -336,11 +326,10 @@ class CredentialService:
             "has_body": outcome.has_body,
             "expires_at": now + IDEMPOTENCY_WINDOW,
         }
-        record = await self.store.get_or_none(IdempotencyRecord.create_id(scope))
-        if isinstance(record, IdempotencyRecord):
-            record.record_again(**values)
-            return record
-        return IdempotencyRecord(scope=scope, **values)
+        if record is None:
+            return IdempotencyRecord(scope=scope, **values)
+        record.record_again(**values)  # the window of the earlier outcome has passed
+        return record
 
     async def _save(self, *aggregates: Aggregate | None) -> None:
         # the store refuses to start a save past the request's deadline (a 503 commits nothing)

@@ -226,7 +226,16 @@ class TokenVerifier:
             raise Unauthorized("The token has expired.") from None
         except jwt.PyJWTError:
             raise Unauthorized("The token is not valid.") from None
+        _require_numeric_dates(claims)
         return _principal(claims), kid, key, float(claims["exp"])
+
+
+def _require_numeric_dates(claims: dict[str, Any]) -> None:
+    """RFC 7519 NumericDate: a JSON number. PyJWT also takes "1700000000" (a string)."""
+    for name in ("exp", "nbf", "iat"):
+        value = claims.get(name)
+        if name in claims and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise Unauthorized(f"The token's {name} claim must be a number.")
 
 
 def _principal(claims: dict[str, Any]) -> Principal:

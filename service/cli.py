@@ -139,7 +139,7 @@ def _migrate() -> int:
     asyncio.run(_migrate_read_side(settings.database_url))
     print("tempstrong migrate: event store and read model schemas are in place")
     if settings.amqp_url is not None:
-        from .messaging.topology import declare_topology_at
+        from .contracts.topology import declare_topology_at
 
         asyncio.run(declare_topology_at(settings.amqp_url))
         print("tempstrong migrate: AMQP topology is declared")
@@ -150,13 +150,13 @@ async def _migrate_read_side(database_url: str) -> None:
     import asyncpg
 
     from projections.credentials_pg import ensure_schema
-    from projections.publisher import PostgresTracking
+    from projections.publisher.sink import ensure_schema as ensure_publisher_schema
 
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
     try:
         async with pool.acquire() as connection:
             await ensure_schema(connection)
-        await PostgresTracking(pool).ensure()
+        await ensure_publisher_schema(pool)
     finally:
         await pool.close()
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from .domain.catalog import PolicyCatalog
+from .domain.catalog import ClientPolicies, PolicyCatalog
 from .domain.policy import (
     POLICY_TYPE,
     HashAlgorithm,
@@ -141,7 +141,7 @@ def parse_policy_document(document: Any, hash_key: bytes | None) -> PolicyCatalo
     if unknown:
         raise PolicyError(sorted(unknown)[0], "unknown top-level key")
     policies: dict[str, TempStrongPasswordPolicy] = {}
-    other_policy_names: set[str] = set()
+    other_types: set[str] = set()
     raw_policies = document.get("policies") or {}
     if not isinstance(raw_policies, dict):
         raise PolicyError("policies", "must be a mapping of policy names")
@@ -152,7 +152,7 @@ def parse_policy_document(document: Any, hash_key: bytes | None) -> PolicyCatalo
         if body.get("type") != POLICY_TYPE:
             if not isinstance(body.get("type"), str):
                 raise PolicyError(f"{key}.type", "is required")
-            other_policy_names.add(str(name))
+            other_types.add(str(name))
             continue
         try:
             policies[str(name)] = parse_policy(str(name), body)
@@ -163,21 +163,33 @@ def parse_policy_document(document: Any, hash_key: bytes | None) -> PolicyCatalo
     raw_clients = document.get("clients")
     if not isinstance(raw_clients, dict) or not raw_clients:
         raise PolicyError("clients", "must be a non-empty mapping of clientExtIds")
-    clients: dict[str, str | None] = {}
-    for client, body in raw_clients.items():
-        key = f"clients.{client}"
-        if not isinstance(client, str) or not CLIENT_EXT_ID.fullmatch(client):
-            raise PolicyError(key, "clientExtId must match [A-Za-z0-9_-]{1,64}")
-        body = body or {}
-        if not isinstance(body, dict) or set(body) - {"defaultPolicy"}:
-            raise PolicyError(key, "may only hold defaultPolicy")
-        default = body.get("defaultPolicy")
-        if default is not None and default not in policies:
-            raise PolicyError(
-                f"{key}.defaultPolicy", f"names {default!r}, which is not a {POLICY_TYPE}"
-            )
-        clients[client] = default
-    return PolicyCatalog(clients, policies, frozenset(other_policy_names))
+    clients = {
+        client: _client_policies(client, body or {}, policies)
+        for client, body in raw_clients.items()
+    }
+    return PolicyCatalog(clients, policies)
+
+
+def _client_policies(
+    client: object, body: object, policies: dict[str, TempStrongPasswordPolicy]
+) -> ClientPolicies:
+    key = f"clients.{client}"
+    if not isinstance(client, str) or not CLIENT_EXT_ID.fullmatch(client):
+        raise PolicyError(key, "clientExtId must match [A-Za-z0-9_-]{1,64}")
+    if not isinstance(body, dict) or set(body) - {"defaultPolicy", "policies"}:
+        raise PolicyError(key, "may only hold defaultPolicy and policies")
+    default = body.get("defaultPolicy")
+    if default is not None and default not in policies:
+        raise PolicyError(
+            f"{key}.defaultPolicy", f"names {default!r}, which is not a {POLICY_TYPE}"
+        )
+    others = body.get("policies") or []
+    if not isinstance(others, list) or not all(isinstance(name, str) for name in others):
+        raise PolicyError(f"{key}.policies", "must be a list of policy names")
+    for name in others:
+        if name not in policies:
+            raise PolicyError(f"{key}.policies", f"names {name!r}, which is not a {POLICY_TYPE}")
+    return ClientPolicies(default=default, others=frozenset(others))
 
 
 def _check_hash_key(key: str, hash_key: bytes | None) -> None:

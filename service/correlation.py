@@ -8,6 +8,7 @@ delivery worker, so one id follows a reset from the request to the mail.
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 from uuid import UUID
 
@@ -17,12 +18,20 @@ from eventsourcing.persistence import Mapper, StoredEvent
 from .logs import request_id_var
 
 CORRELATION_ATTRIBUTE = "correlation_id"
-CORRELATION_HEADER = "x-correlation-id"
+# SPEC section 1: what an incoming X-Request-Id may be; anything else is replaced, never stored.
+# ASCII and at most 128 bytes, so it always fits an AMQP short string (255 bytes).
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:+=/-]{1,128}", re.ASCII)
+
+
+def is_valid_request_id(value: str) -> bool:
+    return REQUEST_ID.fullmatch(value) is not None
 
 
 def correlation_id_of(domain_event: Any) -> str | None:
+    """The stored correlation id, if it is one (events stored before the syntax was enforced
+    may hold anything; such a value is not carried on)."""
     value = getattr(domain_event, CORRELATION_ATTRIBUTE, None)
-    return value if isinstance(value, str) else None
+    return value if isinstance(value, str) and is_valid_request_id(value) else None
 
 
 class CorrelatingMapper(Mapper[UUID]):

@@ -12,8 +12,8 @@ from aiohttp import web
 from projections.credential_states import CredentialCache
 from projections.credentials_sqlite import SqliteCredentialsView
 from projections.follower import Follower, FollowerMetrics, RecorderNotifications
-from projections.inprocess_transport import InProcessTransport
-from projections.publisher import MemoryTracking, PublisherMetrics, PublisherSink
+from projections.publisher.inprocess import InProcessTransport
+from projections.publisher.sink import MemoryTracking, PublisherMetrics, PublisherSink
 
 from .bootstrap import build_service, build_verifier
 from .config import Settings, load_policy_file
@@ -21,6 +21,7 @@ from .delivery.inprocess import build_dev_delivery
 from .devkeys import DEV_AUDIENCE, DEV_ISSUER, DevKeys, make_dev_keys
 from .http.app import create_app
 from .http.context import ApiContext
+from .inprocess_queue import InProcessQueue
 from .permissions import ALL_CLIENTS, Permission
 from .persistence import EventStoreApp, sqlite_env
 from .store import LibraryStore
@@ -31,6 +32,7 @@ DEV_POLICIES = """\
 clients:
   client-123:
     defaultPolicy: tsp-default
+    policies: [tsp-hidden, tsp-none]
 policies:
   tsp-default:
     type: TempStrongPasswordPolicy
@@ -85,8 +87,9 @@ def dev_app(var_dir: Path) -> tuple[web.Application, DevKeys]:
         return True
 
     view = SqliteCredentialsView(str(var_dir / "views.sqlite"), store.mapper)
+    library_store = LibraryStore(store, ThreadPoolExecutor(4))
     ctx = ApiContext(
-        service=build_service(settings, LibraryStore(store, ThreadPoolExecutor(4)), catalog),
+        service=build_service(settings, library_store, catalog),
         verifier=build_verifier(settings),
         is_ready=always_ready,
         credential_pages=view,
@@ -94,13 +97,14 @@ def dev_app(var_dir: Path) -> tuple[web.Application, DevKeys]:
     app = create_app(ctx)
     registry = ctx.metrics.registry
     assert settings.delivery_private_keys
-    delivery = build_dev_delivery(var_dir, settings.delivery_private_keys, store.recorder)
+    queue = InProcessQueue()
+    delivery = build_dev_delivery(var_dir, settings.delivery_private_keys, store.recorder, queue)
     publisher = PublisherSink(
         # the in-process queue does not survive a restart: start after what is stored
         MemoryTracking(start=store.recorder.max_notification_id() or 0),
         store.mapper,
-        CredentialCache(lambda i, v: store.repository.get(i, version=v)),
-        InProcessTransport(delivery),
+        CredentialCache(library_store.get_at),
+        InProcessTransport(queue),
         PublisherMetrics(registry),
     )
     follower_metrics = FollowerMetrics(registry)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -23,6 +24,7 @@ def request_id_in_scope(request_id: str | None) -> Iterator[None]:
         request_id_var.reset(token)
 
 
+_MAX_FRAMES = 12
 _STANDARD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message"}
 
 
@@ -41,8 +43,47 @@ class JsonFormatter(logging.Formatter):
             if key not in _STANDARD_ATTRIBUTES and not key.startswith("_"):
                 entry[key] = value
         if record.exc_info and record.exc_info[0] is not None:
-            entry["exception"] = record.exc_info[0].__name__
+            entry.update(describe_exception(record.exc_info[1]))
         return json.dumps(entry, default=str)
+
+
+def describe_exception(exc: BaseException | None) -> dict[str, object]:
+    """The exception's type and the frames it went through, innermost last, never its message.
+
+    Messages may quote what was being processed (a header, a body, a key); the type and the
+    place it was raised are what an operator needs to find the cause.
+    """
+    if exc is None:
+        return {}
+    kind = type(exc)
+    module = kind.__module__
+    described: dict[str, object] = {
+        "exception": kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"
+    }
+    frames = traceback.extract_tb(exc.__traceback__)[-_MAX_FRAMES:]
+    if frames:
+        described["where"] = _frame(frames[-1])
+        described["stack"] = [_frame(frame) for frame in frames]
+    cause = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    if cause is not None:
+        described["cause"] = describe_exception(cause).get("exception")
+    return described
+
+
+def _frame(frame: traceback.FrameSummary) -> str:
+    return f"{_short_path(frame.filename)}:{frame.lineno} in {frame.name}"
+
+
+def _short_path(filename: str) -> str:
+    """`service/store_pg.py` rather than the absolute path of the installation."""
+    parts = filename.replace("\\", "/").split("/")
+    for anchor in ("site-packages", "dist-packages"):
+        if anchor in parts:
+            return "/".join(parts[parts.index(anchor) + 1 :])
+    for top in ("service", "projections"):
+        if top in parts:
+            return "/".join(parts[len(parts) - 1 - parts[::-1].index(top) :])
+    return "/".join(parts[-2:])
 
 
 def configure_logging(level: str = "INFO") -> None:

@@ -13,8 +13,15 @@ from typing import Any
 
 import asyncpg
 
-# What a lost, refused or timed-out database call raises through asyncpg.
-DATABASE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+# What a lost, refused or timed-out database call raises through asyncpg. A connection that a
+# server terminates mid-protocol can also surface as asyncpg's InternalClientError family.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+    TimeoutError,
+)
 
 
 async def _keep_session(_: asyncpg.Connection) -> None:

@@ -47,8 +47,11 @@ POOL_MAX = 10
 class PostgresStore:
     snapshotting_intervals: ClassVar = EventStoreApp.snapshotting_intervals
 
-    def __init__(self, database_url: str, mapper: Mapper[UUID]) -> None:
+    def __init__(
+        self, database_url: str, mapper: Mapper[UUID], cache_size: int = AGGREGATE_CACHE_SIZE
+    ) -> None:
         self._database_url = database_url
+        self._cache_size = cache_size
         self._mapper = mapper
         self._events_table = f"{APPLICATION_NAME}_events"
         self._snapshots_table = f"{APPLICATION_NAME}_snapshots"
@@ -82,6 +85,8 @@ class PostgresStore:
     # -- reads -------------------------------------------------------------------------------
 
     async def get_or_none(self, aggregate_id: UUID) -> Aggregate | None:
+        # Other requests run while this one awaits the database: the cache may drop or replace
+        # the entry meanwhile, so nothing here assumes it is still there afterwards.
         cached = self._cache.get(aggregate_id)
         if cached is None:
             aggregate = await self._reconstruct(aggregate_id, None)
@@ -89,10 +94,7 @@ class PostgresStore:
                 return None
         else:
             newer = await self._select_events(aggregate_id, gt=cached.version)
-            if not newer:
-                self._cache.move_to_end(aggregate_id)
-                return private_copy(cached)
-            aggregate = self._project(private_copy(cached), newer)
+            aggregate = self._project(private_copy(cached), newer) if newer else cached
             assert aggregate is not None
         self._remember(aggregate)
         return private_copy(aggregate)
@@ -148,12 +150,13 @@ class PostgresStore:
         return projected
 
     def _remember(self, aggregate: Aggregate) -> None:
-        cached = self._cache.get(aggregate.id)
+        cached = self._cache.pop(aggregate.id, None)
         if cached is not None and cached.version > aggregate.version:
-            return  # a save that finished later than a newer one
-        self._cache[aggregate.id] = private_copy(aggregate)
-        self._cache.move_to_end(aggregate.id)
-        while len(self._cache) > AGGREGATE_CACHE_SIZE:
+            aggregate = cached  # a save that finished later than a newer one
+        elif cached is not aggregate:
+            aggregate = private_copy(aggregate)
+        self._cache[aggregate.id] = aggregate  # re-inserted: now the most recently used
+        while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
 
     def _snapshot_due(self, aggregate: Aggregate, new: Sequence[Any]) -> bool:

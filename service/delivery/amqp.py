@@ -19,7 +19,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
-from service.messaging.topology import (
+from service.contracts.topology import (
     DELIVERY_EXCHANGE,
     DELIVERY_QUEUE,
     DELIVERY_ROUTING_KEY,

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from eventsourcing.persistence import ApplicationRecorder
 
+from service.domain.policy import SendingMethod
+from service.inprocess_queue import InProcessQueue, QueuedMessage
 from service.sealing import Opener
 
 from ..logs import request_id_in_scope
@@ -20,7 +22,6 @@ from .backoff import Backoff
 from .channels.outbox import OutboxChannel
 from .channels.pdf import PdfSpoolChannel
 from .dedup import MemoryDedup
-from .envelope import SendingMethod
 from .metrics import DeliveryMetrics
 from .supersession import RecorderSupersession
 from .worker import Action, DeliveryWorker
@@ -31,24 +32,16 @@ DEV_MAX_ATTEMPTS = 5
 DEV_BACKOFF = Backoff(base=1.0, cap=30.0)
 
 
-@dataclass(frozen=True)
-class QueuedMessage:
-    body: bytes
-    message_id: str
-    correlation_id: str | None = None
-    attempt: int = 1
-
-
 class InProcessDelivery:
-    def __init__(self, worker: DeliveryWorker) -> None:
+    def __init__(self, worker: DeliveryWorker, queue: InProcessQueue) -> None:
         self._worker = worker
-        self._queue: asyncio.Queue[QueuedMessage] = asyncio.Queue()
+        self._queue = queue
         self._timers: set[asyncio.TimerHandle] = set()
         self.dead_letters: list[QueuedMessage] = []
 
     def publish(self, body: bytes, message_id: str, correlation_id: str | None = None) -> None:
-        """What the dev publisher calls instead of publishing to `tempstrong.delivery`."""
-        self._queue.put_nowait(QueuedMessage(body, message_id, correlation_id))
+        """Puts a message on the queue (what the dev publisher's transport does)."""
+        self._queue.put(body, message_id, correlation_id)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Handles messages one at a time until `stop`; the message in hand is finished first."""
@@ -77,7 +70,7 @@ class InProcessDelivery:
     def _requeue_later(self, delay: float, message: QueuedMessage) -> None:
         def fire() -> None:
             self._timers.discard(timer)
-            self._queue.put_nowait(message)
+            self._queue.requeue(message)
 
         timer = asyncio.get_running_loop().call_later(delay, fire)
         self._timers.add(timer)
@@ -87,6 +80,7 @@ def build_dev_delivery(
     var_dir: Path,
     private_keys: str,
     recorder: ApplicationRecorder,
+    queue: InProcessQueue,
     *,
     metrics: DeliveryMetrics | None = None,
     max_attempts: int = DEV_MAX_ATTEMPTS,
@@ -106,4 +100,4 @@ def build_dev_delivery(
         max_attempts=max_attempts,
         backoff=backoff,
     )
-    return InProcessDelivery(worker)
+    return InProcessDelivery(worker, queue)

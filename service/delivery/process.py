@@ -13,6 +13,7 @@ from pathlib import Path
 import asyncpg
 
 from service.config import ConfigError, Settings
+from service.domain.policy import SendingMethod
 from service.pg_pool import create_pool
 from service.processes import serve_health
 from service.sealing import Opener, SealingError
@@ -23,7 +24,6 @@ from .channels.email import SmtpChannel, parse_smtp_url
 from .channels.pdf import PdfSpoolChannel
 from .channels.sms import HttpSmsChannel
 from .dedup import DATABASE_ERRORS, PostgresDedup, ensure_schema
-from .envelope import SendingMethod
 from .metrics import DeliveryMetrics
 from .options import DeliveryOptions
 from .supersession import PostgresSupersession

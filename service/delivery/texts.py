@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .envelope import DeliveryRequest
+from service.contracts.envelope import SealedDelivery
 
 DEFAULT_LANGUAGE = "en"
 
@@ -57,11 +57,11 @@ def texts_for(language: str | None) -> Texts:
     return TEXTS.get(primary, TEXTS[DEFAULT_LANGUAGE])
 
 
-def code_line(request: DeliveryRequest) -> str:
+def code_line(request: SealedDelivery) -> str:
     return f"Code: {request.secret}"
 
 
-def letter_lines(request: DeliveryRequest) -> list[str]:
+def letter_lines(request: SealedDelivery) -> list[str]:
     """The body of the mail and the PDF letter, one entry per line."""
     texts = texts_for(request.language)
     return [
@@ -75,5 +75,5 @@ def letter_lines(request: DeliveryRequest) -> list[str]:
     ]
 
 
-def sms_text(request: DeliveryRequest) -> str:
+def sms_text(request: SealedDelivery) -> str:
     return f"{texts_for(request.language).sms}\n{code_line(request)}"

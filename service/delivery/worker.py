@@ -9,12 +9,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 
+from service.contracts.envelope import (
+    DeliveryEnvelope,
+    MalformedEnvelope,
+    SealedDelivery,
+    open_delivery,
+)
+from service.domain.policy import SendingMethod
 from service.sealing import Opener
 
 from .backoff import Backoff
 from .channels import Channel
 from .dedup import DedupLedger
-from .envelope import DeliveryRequest, Envelope, SendingMethod, open_envelope, parse_envelope
 from .failures import DependencyUnavailable, PermanentFailure, TransientFailure
 from .metrics import DeliveryMetrics, DeliveryOutcome
 from .supersession import SupersessionCheck
@@ -76,15 +82,28 @@ class DeliveryWorker:
         self._record_deadline = record_deadline
 
     async def handle(self, body: bytes, message_id: str, attempt: int) -> Outcome:
-        """`attempt` is 1 for the first delivery; failures never carry the secret."""
+        """`attempt` is 1 for the first delivery; failures never carry the secret.
+
+        Deliveries are deduplicated by the id of the event that issued the secret (the
+        message_id), which is unique across clients.
+        """
         channel_name = UNKNOWN_CHANNEL
         try:
-            envelope = parse_envelope(body)
+            envelope = _parse(body)
             channel_name = envelope.sending_method.value
-            if not message_id:
-                raise PermanentFailure("message has no message_id to deduplicate by")
-            async with self._dedup.claim(message_id):
-                return await self._deliver_once(envelope, message_id, channel_name)
+            opened: SealedDelivery | None = None
+            if envelope.event_id is None:
+                # an envelope published before the ids were added outside: open it to find them
+                opened = self._open(envelope)
+                if message_id not in (str(opened.event_id), opened.legacy_message_id):
+                    raise PermanentFailure("message_id does not match the sealed credential")
+                key = str(opened.event_id)
+            elif message_id != envelope.message_id:
+                raise PermanentFailure("message_id is not the envelope's event id")
+            else:
+                key = message_id
+            async with self._dedup.claim(key):
+                return await self._deliver_once(envelope, opened, key, channel_name)
         except PermanentFailure as failure:
             return self._dead_letter(message_id, channel_name, str(failure))
         except DependencyUnavailable as failure:
@@ -98,27 +117,38 @@ class DeliveryWorker:
             return self._retry(message_id, channel_name, attempt, reason)
 
     async def _deliver_once(
-        self, envelope: Envelope, message_id: str, channel_name: str
+        self, envelope: DeliveryEnvelope, opened: SealedDelivery | None, key: str, channel: str
     ) -> Outcome:
-        if await self._dedup.delivered(message_id):
-            self._report(message_id, channel_name, DeliveryOutcome.DUPLICATE)
+        if await self._dedup.delivered(key):
+            self._report(key, channel, DeliveryOutcome.DUPLICATE)
             return Outcome.ack()
-        request = open_envelope(self._opener, envelope)
-        if request.message_id != message_id:
-            raise PermanentFailure("message_id does not match the sealed credential version")
-        if await self._supersession.superseded(request.credential_id, request.version):
-            self._report(message_id, channel_name, DeliveryOutcome.SKIPPED_SUPERSEDED)
+        if envelope.credential_id is not None and envelope.version is not None:
+            superseded = await self._supersession.superseded(
+                envelope.credential_id, envelope.version
+            )
+        else:
+            assert opened is not None
+            superseded = await self._supersession.superseded(opened.credential_id, opened.version)
+        if superseded:  # decided before opening: a stale envelope is never decrypted
+            self._report(key, channel, DeliveryOutcome.SKIPPED_SUPERSEDED)
             return Outcome.ack()
-        await self._send(request)
-        await self._record(message_id)
-        self._report(message_id, channel_name, DeliveryOutcome.DELIVERED)
+        delivery = opened or self._open(envelope)
+        await self._send(delivery)
+        await self._record(key)
+        self._report(key, channel, DeliveryOutcome.DELIVERED)
         return Outcome.ack()
 
-    async def _send(self, request: DeliveryRequest) -> None:
-        channel = self._channels.get(request.sending_method)
+    def _open(self, envelope: DeliveryEnvelope) -> SealedDelivery:
+        try:
+            return open_delivery(self._opener, envelope)
+        except MalformedEnvelope as exc:
+            raise PermanentFailure(str(exc)) from None
+
+    async def _send(self, delivery: SealedDelivery) -> None:
+        channel = self._channels.get(delivery.sending_method)
         if channel is None:
-            raise PermanentFailure(f"no channel configured for {request.sending_method.value}")
-        await channel.send(request)
+            raise PermanentFailure(f"no channel configured for {delivery.sending_method.value}")
+        await channel.send(delivery)
 
     async def _record(self, message_id: str) -> None:
         # The channel has accepted: a retry now would send twice, so the dedup row is retried
@@ -173,3 +203,10 @@ class DeliveryWorker:
             extra["attempt"] = attempt
         level = logging.WARNING if outcome is DeliveryOutcome.DEAD_LETTERED else logging.INFO
         log.log(level, "delivery %s", outcome.value, extra=extra)
+
+
+def _parse(body: bytes) -> DeliveryEnvelope:
+    try:
+        return DeliveryEnvelope.from_body(body)
+    except MalformedEnvelope as exc:
+        raise PermanentFailure(str(exc)) from None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -18,6 +19,7 @@ from .errors import (
     CredentialLocked,
     CredentialNotUsable,
     MaxResetCountReached,
+    StateNotAllowed,
     ValidationFailed,
 )
 from .fields import EnumAttribute, OptionalEnumAttribute
@@ -61,6 +63,8 @@ class TempStrongPassword(Aggregate):
         actor: str | None,
         now: datetime,
     ) -> TempStrongPassword:
+        if state_name in LOCKED_STATES:
+            raise StateNotAllowed(f"A credential cannot be created {state_name}.")
         return cls(
             client_ext_id=client_ext_id,
             user_ext_id=user_ext_id,
@@ -197,11 +201,15 @@ class TempStrongPassword(Aggregate):
         state_name: CredentialState | None,
         new_policy: TempStrongPasswordPolicy | None,
         modification_comment: str | None,
-        current_policy: TempStrongPasswordPolicy,
         actor: str | None,
         now: datetime,
     ) -> None:
-        """An admin PATCH: StateChanged and/or PolicyChanged, saved together by the caller."""
+        """An admin PATCH: StateChanged and/or PolicyChanged, saved together by the caller.
+
+        Only failed verifications lock. A PATCH that leaves the state as it is (a comment, the
+        same state named again, a policy change) keeps a running lock's expiry and the failure
+        count exactly as they were; a PATCH to another state ends any lock and zeroes the count.
+        """
         if expected_version != self.version:
             raise Conflict(
                 f"The credential was modified concurrently (version {self.version}, "
@@ -209,21 +217,30 @@ class TempStrongPassword(Aggregate):
             )
         if state_name is None and new_policy is None and modification_comment is None:
             raise ValidationFailed("Nothing to modify: give stateName, policyExtId or a comment.")
-        if state_name is not None or modification_comment is not None:
-            current, reason = self.effective_state(now)
-            target = state_name or current
-            locked_until = None
-            if target is CredentialState.TMP_LOCKED:
-                locked_until = now + (new_policy or current_policy).tmp_locking_duration
+        if state_name in LOCKED_STATES:
+            raise StateNotAllowed(f"A PATCH cannot set {state_name}: only failed logins lock.")
+        current, _ = self.effective_state(now)
+        if state_name is not None and state_name is not current:
             self._state_changed(
-                state_name=target.value,
-                state_change_reason=(
-                    StateChangeReason.CHANGED_BY_ADMIN.value
-                    if state_name is not None
-                    else _value(reason)
+                state_name=state_name.value,
+                state_change_reason=StateChangeReason.CHANGED_BY_ADMIN.value,
+                locked_until=None,
+                state_before_lock=None,
+                reason_before_lock=None,
+                failed_login_count=0,
+                modification_comment=modification_comment,
+                actor=actor,
+            )
+        elif state_name is not None or modification_comment is not None:
+            self._state_changed(
+                state_name=self.state.value,
+                state_change_reason=_value(self.state_change_reason),
+                locked_until=self.locked_until,
+                state_before_lock=(
+                    self.state_before_lock.value if self.state_before_lock else None
                 ),
-                locked_until=locked_until,
-                state_before_lock=current.value if target is CredentialState.TMP_LOCKED else None,
+                reason_before_lock=_value(self.reason_before_lock),
+                failed_login_count=self.failed_login_count,
                 modification_comment=modification_comment,
                 actor=actor,
             )
@@ -284,24 +301,49 @@ class TempStrongPassword(Aggregate):
         self.state_before_lock = CredentialState(state_before_lock) if state_before_lock else None
         self.reason_before_lock = _reason(reason_before_lock)
 
-    @event("StateChanged")
+    class StateChanged(Event):
+        """An admin PATCH of the state or the comment, carrying the resulting lock and count."""
+
+        class_version = 2
+        state_name: str
+        state_change_reason: str | None
+        locked_until: datetime | None
+        state_before_lock: str | None
+        reason_before_lock: str | None
+        failed_login_count: int | None
+        modification_comment: str | None
+        actor: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            # Version 1 did not carry these: the lock's reason followed the new reason, and the
+            # count followed the rule of the time (None: see `_state_changed`).
+            locked = state.get("state_before_lock") is not None
+            state["reason_before_lock"] = state.get("state_change_reason") if locked else None
+            state["failed_login_count"] = None
+
+    @event(StateChanged)
     def _state_changed(
         self,
         state_name: str,
         state_change_reason: str | None,
         locked_until: datetime | None,
         state_before_lock: str | None,
+        reason_before_lock: str | None,
+        failed_login_count: int | None,
         modification_comment: str | None,
         actor: str | None,
     ) -> None:
         new_state = CredentialState(state_name)
-        if new_state is not self.state and new_state in USABLE_STATES:
-            self.failed_login_count = 0
+        if failed_login_count is not None:
+            self.failed_login_count = failed_login_count
+        elif new_state is not self.state and new_state in USABLE_STATES:
+            self.failed_login_count = 0  # the rule of version 1 events
         self.state = new_state
         self.state_change_reason = _reason(state_change_reason)
         self.locked_until = locked_until
         self.state_before_lock = CredentialState(state_before_lock) if state_before_lock else None
-        self.reason_before_lock = self.state_change_reason if state_before_lock else None
+        self.reason_before_lock = _reason(reason_before_lock)
         if modification_comment is not None:
             self.modification_comment = modification_comment
         self.modified_by = actor

@@ -37,8 +37,16 @@ class CredentialArchived(DomainError):
     code = "errors.credentialArchived"
 
 
-class UnknownPolicy(DomainError):
-    code = "errors.invalidPolicy"
+class PolicyNotAllowed(DomainError):
+    """The named policy is neither the client's default nor in its `policies:` list."""
+
+    code = "errors.policyNotAllowed"
+
+
+class StateNotAllowed(DomainError):
+    """Only failed verifications lock a credential; no request may set a locked state."""
+
+    code = "errors.stateNotAllowed"
 
 
 class CredentialLocked(DomainError):
@@ -51,3 +59,11 @@ class CredentialNotUsable(DomainError):
 
 class InvalidCredential(DomainError):
     code = "errors.invalidCredential"
+
+
+class MissingDeliveryAddress(DomainError):
+    code = "errors.missingDeliveryAddress"
+
+
+class DeliveryNotConfigured(DomainError):
+    code = "errors.deliveryNotConfigured"

@@ -66,14 +66,6 @@ class TempStrongPasswordPolicy:
     def has_out_of_band_channel(self) -> bool:
         return self.sending_method is not SendingMethod.NONE
 
-    @property
-    def response_carries_whole_password(self) -> bool:
-        return not self.has_out_of_band_channel
-
-    @property
-    def response_carries_fragment0(self) -> bool:
-        return self.has_out_of_band_channel and self.plain_value_exposed_to_caller
-
 
 # nevisIDM parameter name -> dataclass field; one table serves parsing and error messages.
 PARAMETER_FIELDS: dict[str, str] = {

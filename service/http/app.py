@@ -14,6 +14,7 @@ from .errors import error_response
 from .middlewares import authenticate, errors, request_context
 from .openapi import build_openapi
 from .parsing import MAX_BODY_BYTES
+from .protocol_errors import install_json_protocol_errors
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -32,6 +33,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def create_app(ctx: ApiContext) -> web.Application:
+    install_json_protocol_errors()
     app = web.Application(
         middlewares=[request_context, errors, authenticate], client_max_size=MAX_BODY_BYTES
     )

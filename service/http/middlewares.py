@@ -7,27 +7,21 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 
-import asyncpg
 from aiohttp import web
 from eventsourcing.persistence import PersistenceError
 
 from ..auth import Forbidden, Principal, Unauthorized
+from ..correlation import is_valid_request_id
 from ..domain.errors import DomainError
 from ..logs import request_id_var
+from ..pg_pool import DATABASE_ERRORS
 from .context import context_of
 from .errors import ApiError, error_response
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 API_PREFIX = "/nevisidm/api/core/v1/"
 PRINCIPAL = web.RequestKey("principal", Principal)
-_REQUEST_ID_MAX = 128
-_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
-    PersistenceError,
-    TimeoutError,
-    OSError,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-)
+_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (PersistenceError, *DATABASE_ERRORS)
 
 log = logging.getLogger("tempstrong.http")
 
@@ -40,11 +34,7 @@ def _route_name(request: web.Request) -> str:
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     incoming = request.headers.get("X-Request-Id", "")
-    request_id = (
-        incoming
-        if 0 < len(incoming) <= _REQUEST_ID_MAX and incoming.isprintable()
-        else (uuid.uuid4().hex)
-    )
+    request_id = incoming if is_valid_request_id(incoming) else uuid.uuid4().hex
     token = request_id_var.set(request_id)
     started = time.perf_counter()
     status = 500

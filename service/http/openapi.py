@@ -273,7 +273,7 @@ def build_openapi() -> dict[str, Any]:
                         "content": credential,
                     },
                     **conflict,
-                    "422": _error("Business rule (errors.invalidPolicy, ...)"),
+                    "422": _error("Business rule (errors.policyNotAllowed, ...)"),
                 },
                 body="CredentialCreate",
                 extra_params=(_IDEMPOTENCY_KEY,),
@@ -289,7 +289,10 @@ def build_openapi() -> dict[str, Any]:
                 {
                     "200": {"description": "Modified", "content": credential},
                     **conflict,
-                    "422": _error("Unknown policy (errors.invalidPolicy)"),
+                    "422": _error(
+                        "Policy not allowed for the client (errors.policyNotAllowed) "
+                        "or a locked state named (errors.stateNotAllowed)"
+                    ),
                 },
                 body="CredentialPatch",
             ),

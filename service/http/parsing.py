@@ -5,11 +5,19 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
+from ..domain.addresses import (
+    EMAIL_MAX_LENGTH,
+    LANGUAGE_MAX_LENGTH,
+    is_valid_email,
+    is_valid_language,
+    is_valid_mobile,
+)
 from ..domain.states import CredentialState
 from ..domain.validation import CLIENT_EXT_ID, EXT_ID
 from .errors import ApiError
@@ -17,9 +25,6 @@ from .errors import ApiError
 MAX_BODY_BYTES = 64 * 1024
 _JSON_TYPES = ("application/json", "application/problem+json")
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
-EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,189}")
-MOBILE = re.compile(r"\+?[0-9][0-9 ()/-]{2,31}")
-LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})?")
 COMMENT_MAX = 1024
 PASSWORD_MAX = 1024
 
@@ -54,6 +59,7 @@ class Field:
     max_length: int | None = None
     choices: frozenset[str] | None = None
     required: bool = False
+    check: Callable[[str], bool] | None = None
 
 
 STATE_NAMES = frozenset(s.value for s in CredentialState)
@@ -103,6 +109,8 @@ def _check(name: str, value: Any, spec: Field) -> Any:
         raise invalid(f"Field {name} must be at most {spec.max_length} characters.")
     if spec.pattern is not None and not spec.pattern.fullmatch(value):
         raise invalid(f"Field {name} has an invalid format.")
+    if spec.check is not None and not spec.check(value):
+        raise invalid(f"Field {name} has an invalid format.")
     if spec.choices is not None and value not in spec.choices:
         raise invalid(f"Field {name} must be one of: {', '.join(sorted(spec.choices))}.")
     return value
@@ -120,9 +128,9 @@ def _is_unicode_text(value: str) -> bool:
 USER_FIELDS = {
     "extId": Field(str, EXT_ID, required=True),
     "loginId": Field(str, EXT_ID),
-    "email": Field(str, EMAIL, max_length=254),
-    "mobile": Field(str, MOBILE),
-    "language": Field(str, LANGUAGE),
+    "email": Field(str, max_length=EMAIL_MAX_LENGTH, check=is_valid_email),
+    "mobile": Field(str, check=is_valid_mobile),
+    "language": Field(str, max_length=LANGUAGE_MAX_LENGTH, check=is_valid_language),
 }
 CREATE_CREDENTIAL_FIELDS = {
     "extId": Field(str, EXT_ID),

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from ..contracts.dates import iso
 from ..domain.credential import CREDENTIAL_TYPE, SECRET_EVENT_ATTRIBUTES, TempStrongPassword
 from ..domain.ids import event_id
 from ..domain.user import User
-from .dates import iso
 
 _EVENT_ENVELOPE_ATTRIBUTES = frozenset(
     {"originator_id", "originator_version", "timestamp", "originator_topic"}

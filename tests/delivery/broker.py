@@ -9,7 +9,7 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractChannel
 
-from service.messaging.topology import (
+from service.contracts.topology import (
     DEAD_QUEUE,
     DELIVERY_EXCHANGE,
     DELIVERY_ROUTING_KEY,

@@ -1,13 +1,13 @@
-"""Builds envelopes exactly as the publisher sends them (SPEC section 5)."""
+"""Envelopes built by the contract's own code, as the API seals and the publisher sends them."""
 
 from __future__ import annotations
 
-import json
 import secrets
 import uuid
 from dataclasses import dataclass
 
-from service.domain.credential import TempStrongPassword
+from service.contracts.envelope import DeliveryEnvelope, SealedDelivery, seal_delivery
+from service.domain.policy import SendingMethod
 from service.sealing import Sealer
 
 CLIENT = "acme"
@@ -26,7 +26,13 @@ class Issued:
 
     @property
     def credential_id(self) -> str:
-        return str(TempStrongPassword.create_id(self.client_ext_id, self.credential_ext_id))
+        return str(self.delivery_ids()[0])
+
+    def delivery_ids(self) -> tuple[uuid.UUID, uuid.UUID]:
+        """The credential id and the issuing event's id."""
+        envelope = DeliveryEnvelope.from_body(self.body)
+        assert envelope.credential_id is not None and envelope.event_id is not None
+        return envelope.credential_id, envelope.event_id
 
 
 def unique(prefix: str) -> str:
@@ -55,19 +61,21 @@ def issue(
     user = user or unique("user")
     credential = credential or unique("cred")
     secret = secret or secrets.token_urlsafe(12)
-    payload = {
-        "secret": secret,
-        "clientExtId": client,
-        "userExtId": user,
-        "credentialExtId": credential,
-        "version": version,
-        "sendingMethod": method,
-        "loginId": login_id,
-        "email": email,
-        "mobile": mobile,
-        "language": language,
-    }
-    body = json.dumps({**sealer.seal(payload), "sendingMethod": method}).encode()
+    delivery = SealedDelivery(
+        secret=secret,
+        client_ext_id=client,
+        user_ext_id=user,
+        credential_ext_id=credential,
+        version=version,
+        sending_method=SendingMethod(method),
+        login_id=login_id,
+        email=email,
+        mobile=mobile,
+        language=language,
+    )
+    envelope = DeliveryEnvelope.of_event(
+        seal_delivery(sealer, delivery), delivery.credential_id, version
+    )
     return Issued(
-        body, f"{credential}:{version}", secret, client, user, credential, version, login_id
+        envelope.to_body(), envelope.message_id, secret, client, user, credential, version, login_id
     )

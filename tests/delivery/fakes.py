@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from uuid import UUID
 
+from service.contracts.envelope import SealedDelivery
 from service.delivery.channels import Channel
 from service.delivery.dedup import MemoryDedup
-from service.delivery.envelope import DeliveryRequest
 from service.delivery.failures import DependencyUnavailable
 from service.delivery.supersession import SupersessionCheck
 
@@ -16,11 +16,11 @@ class FakeChannel(Channel):
     """Accepts every message, or raises the scripted failures first, one per call."""
 
     def __init__(self, failures: Iterable[Exception] = ()) -> None:
-        self.sent: list[DeliveryRequest] = []
+        self.sent: list[SealedDelivery] = []
         self.calls = 0
         self._failures = list(failures)
 
-    async def send(self, message: DeliveryRequest) -> None:
+    async def send(self, message: SealedDelivery) -> None:
         self.calls += 1
         if self._failures:
             raise self._failures.pop(0)

@@ -18,12 +18,12 @@ from aiosmtpd.controller import Controller
 
 from tests.support.process import free_port
 
-SLOW_DOMAIN = "slow.test"
+SLOW_DOMAIN = "slow.example"
 SLOW_SECONDS = 0.1
-HELD_DOMAIN = "held.test"
+HELD_DOMAIN = "held.example"
 HELD_SECONDS = 1.0
-REFUSED_DOMAIN = "refused.test"
-BUSY_DOMAIN = "busy.test"
+REFUSED_DOMAIN = "refused.example"
+BUSY_DOMAIN = "busy.example"
 
 
 @dataclass(frozen=True)

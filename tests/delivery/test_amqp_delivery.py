@@ -16,12 +16,12 @@ from nacl.public import PrivateKey
 from pypdf import PdfReader
 
 from service.config import Settings
+from service.contracts.topology import DELIVERY_QUEUE
 from service.delivery.amqp import ATTEMPT_HEADER, retry_queue_name
 from service.delivery.backoff import Backoff
 from service.delivery.options import DeliveryOptions
 from service.delivery.process import run_delivery
 from service.devkeys import DevKeys
-from service.messaging.topology import DELIVERY_QUEUE
 from service.persistence import EventStoreApp
 from service.sealing import Sealer, encode_key
 from tests.delivery.broker import Broker, broker_at

@@ -12,19 +12,20 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
+from service.contracts.envelope import SealedDelivery
 from service.delivery.channels.email import SmtpChannel, compose, parse_smtp_url
 from service.delivery.channels.outbox import OutboxChannel
 from service.delivery.channels.pdf import PdfSpoolChannel, letter_path
 from service.delivery.channels.sms import HttpSmsChannel
-from service.delivery.envelope import DeliveryRequest, SendingMethod
 from service.delivery.failures import PermanentFailure, TransientFailure
 from service.delivery.texts import texts_for
+from service.domain.policy import SendingMethod
 from tests.delivery.envelopes import unique, unique_mobile
 from tests.delivery.sinks import BUSY_DOMAIN, REFUSED_DOMAIN, SmsSink, SmtpSink
 from tests.support.process import free_port
 
 
-def request(method: SendingMethod, **overrides: object) -> DeliveryRequest:
+def request(method: SendingMethod, **overrides: object) -> SealedDelivery:
     fields: dict[str, object] = {
         "secret": "s3cr3t=Code+1",
         "client_ext_id": "acme",
@@ -38,7 +39,7 @@ def request(method: SendingMethod, **overrides: object) -> DeliveryRequest:
         "language": None,
     }
     fields.update(overrides)
-    return DeliveryRequest(**fields)  # type: ignore[arg-type]
+    return SealedDelivery(**fields)  # type: ignore[arg-type]
 
 
 def code_lines(text: str) -> list[str]:

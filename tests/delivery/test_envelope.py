@@ -9,13 +9,12 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.delivery.envelope import (
-    Envelope,
-    SendingMethod,
-    open_envelope,
-    parse_envelope,
+from service.contracts.envelope import (
+    DeliveryEnvelope,
+    MalformedEnvelope,
+    open_delivery,
 )
-from service.delivery.failures import PermanentFailure
+from service.domain.policy import SendingMethod
 from service.sealing import Opener, Sealer
 from tests.delivery.envelopes import issue
 
@@ -40,10 +39,11 @@ FIELDS = (
 
 def parses_or_fails_permanently(body: bytes) -> None:
     try:
-        envelope = parse_envelope(body)
-    except PermanentFailure:
+        envelope = DeliveryEnvelope.from_body(body)
+    except MalformedEnvelope:
         return
     assert isinstance(envelope.sending_method, SendingMethod)
+    assert envelope.sending_method is not SendingMethod.NONE
 
 
 @settings(max_examples=300, deadline=None)
@@ -53,7 +53,14 @@ def test_arbitrary_bytes_parse_or_fail_permanently(body: bytes) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.sampled_from(["keyId", "sealed", "sendingMethod", "x"]), JSON_VALUES))
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            ["keyId", "sealed", "sendingMethod", "eventId", "credentialId", "version", "x"]
+        ),
+        JSON_VALUES,
+    )
+)
 def test_arbitrary_json_objects_parse_or_fail_permanently(document: dict[str, Any]) -> None:
     parses_or_fails_permanently(json.dumps(document).encode())
 
@@ -71,10 +78,10 @@ def test_any_sealed_payload_opens_or_fails_permanently(
     sealer: Sealer, opener: Opener, payload: dict[str, Any], method: str
 ) -> None:
     sealed = sealer.seal(payload)
-    envelope = Envelope(sealed["keyId"], sealed["sealed"], SendingMethod(method))
+    envelope = DeliveryEnvelope(sealed["keyId"], sealed["sealed"], SendingMethod(method))
     try:
-        request = open_envelope(opener, envelope)
-    except PermanentFailure as failure:
+        request = open_delivery(opener, envelope)
+    except MalformedEnvelope as failure:
         secret = payload.get("secret")
         if isinstance(secret, str) and len(secret) > 3:
             assert secret not in str(failure)
@@ -88,18 +95,18 @@ def test_garbage_ciphertext_fails_permanently(opener: Opener, key_id: str, noise
     sealed = base64.b64encode(noise).decode()
     for kid in (key_id, next(iter(opener.key_ids))):
         try:
-            open_envelope(opener, Envelope(kid, sealed, SendingMethod.EMAIL))
-        except PermanentFailure:
+            open_delivery(opener, DeliveryEnvelope(kid, sealed, SendingMethod.EMAIL))
+        except MalformedEnvelope:
             continue
         raise AssertionError("garbage opened")
 
 
 def test_a_sealed_envelope_opens_into_the_request(sealer: Sealer, opener: Opener) -> None:
     issued = issue(sealer, "SMS", mobile="+41790000000", login_id="bob", language="fr")
-    request = open_envelope(opener, parse_envelope(issued.body))
+    request = open_delivery(opener, DeliveryEnvelope.from_body(issued.body))
     assert request.secret == issued.secret
     assert request.mobile == "+41790000000" and request.email is None
-    assert request.message_id == issued.message_id
+    assert str(request.event_id) == issued.message_id
     assert str(request.credential_id) == issued.credential_id
     assert request.addressee == "bob"
     assert issued.secret not in repr(request) and "+4179" not in repr(request)
@@ -109,7 +116,46 @@ def test_path_like_identifiers_are_refused(sealer: Sealer, opener: Opener) -> No
     for client, user in (("../etc", "u"), ("acme", "a/b"), ("acme", "a b")):
         issued = issue(sealer, "PDFstore", client=client, user=user)
         try:
-            open_envelope(opener, parse_envelope(issued.body))
-        except PermanentFailure:
+            open_delivery(opener, DeliveryEnvelope.from_body(issued.body))
+        except MalformedEnvelope:
             continue
         raise AssertionError(f"accepted {client!r}/{user!r}")
+
+
+def test_the_message_id_is_the_issuing_event_id_unique_across_clients(sealer: Sealer) -> None:
+    """Issue 11 finding 3: the same credential extId and version in two clients."""
+    a = issue(sealer, "Email", client="acme", credential="tsp-d1", version=3, email="a@example.com")
+    b = issue(
+        sealer, "Email", client="other", credential="tsp-d1", version=3, email="b@example.com"
+    )
+    assert a.message_id != b.message_id
+    assert len(a.message_id.encode()) <= 255  # an AMQP short string
+
+
+def test_ids_outside_must_match_what_is_sealed(sealer: Sealer, opener: Opener) -> None:
+    issued = issue(sealer, "Email", version=2, email="a@example.com")
+    other = issue(sealer, "Email", version=2, email="b@example.com")
+    swapped = DeliveryEnvelope.from_body(issued.body)
+    forged = DeliveryEnvelope(
+        swapped.key_id,
+        swapped.sealed,
+        swapped.sending_method,
+        *DeliveryEnvelope.from_body(other.body).ids(),
+    )
+    try:
+        open_delivery(opener, forged)
+    except MalformedEnvelope:
+        return
+    raise AssertionError("an envelope whose ids name another credential was opened")
+
+
+def test_an_envelope_from_before_the_ids_still_opens(sealer: Sealer, opener: Opener) -> None:
+    issued = issue(sealer, "SMS", mobile="+41790000000")
+    legacy = {
+        k: v
+        for k, v in json.loads(issued.body).items()
+        if k in ("keyId", "sealed", "sendingMethod")
+    }
+    envelope = DeliveryEnvelope.from_body(json.dumps(legacy).encode())
+    assert envelope.event_id is None
+    assert open_delivery(opener, envelope).secret == issued.secret

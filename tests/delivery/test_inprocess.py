@@ -10,6 +10,7 @@ from pathlib import Path
 from service.delivery.backoff import Backoff
 from service.delivery.inprocess import build_dev_delivery
 from service.devkeys import DevKeys
+from service.inprocess_queue import InProcessQueue
 from service.persistence import EventStoreApp, sqlite_env
 from service.sealing import Sealer
 from tests.delivery.envelopes import issue
@@ -23,7 +24,11 @@ async def test_dev_delivery_writes_outbox_and_spool_files(
     store = EventStoreApp(env=sqlite_env(str(tmp_path / "dev.sqlite")))
     var = tmp_path / "var"
     delivery = build_dev_delivery(
-        var, delivery_keys.delivery_private_key, store.recorder, backoff=Backoff(0.05, 0.1)
+        var,
+        delivery_keys.delivery_private_key,
+        store.recorder,
+        InProcessQueue(),
+        backoff=Backoff(0.05, 0.1),
     )
     stop = asyncio.Event()
     task = asyncio.create_task(delivery.run(stop))

@@ -9,11 +9,11 @@ import sys
 import pytest
 
 from service.config import ConfigError, Settings
+from service.contracts.topology import DELIVERY_QUEUE
 from service.delivery.backoff import Backoff
 from service.delivery.options import DeliveryOptions
 from service.delivery.process import run_delivery
 from service.devkeys import DevKeys
-from service.messaging.topology import DELIVERY_QUEUE
 from service.sealing import Sealer
 from tests.delivery.broker import broker_at
 from tests.delivery.envelopes import issue, unique
@@ -100,7 +100,7 @@ async def test_stop_lets_the_message_in_flight_finish(
             run_delivery(settings, stop, DeliveryOptions(prefetch=4, backoff=Backoff(0.2, 1)))
         )
         await broker.publish(issued)
-        # The sink holds a held.test message 1 s before accepting: stop while it is held.
+        # The sink holds a held.example message 1 s before accepting: stop while it is held.
         await eventually(lambda: address in smtp_sink.holding or task.done(), timeout=20)
         assert not task.done()
         stop.set()

@@ -10,11 +10,11 @@ import pytest
 from nacl.public import PrivateKey
 
 from service.delivery.backoff import Backoff
-from service.delivery.envelope import SendingMethod
 from service.delivery.failures import PermanentFailure, TransientFailure
 from service.delivery.metrics import DeliveryMetrics
 from service.delivery.worker import Action, DeliveryWorker, Outcome
 from service.domain.credential import TempStrongPassword
+from service.domain.policy import SendingMethod
 from service.sealing import Opener, Sealer, encode_key
 from tests.delivery.envelopes import CLIENT, Issued, issue
 from tests.delivery.fakes import FakeChannel, FakeSupersession, FlakyDedup

@@ -115,9 +115,9 @@ async def test_credential_ext_id_is_unique_per_client(api, tokens):
 async def test_create_with_unknown_or_foreign_policy_is_422(api, tokens):
     caller = Caller(api, tokens.admin())
     user = await caller.create_user("acme")
-    for policy in ("no-such-policy", "pw-policy"):
+    for policy in ("no-such-policy", "pw-policy", "tsp-other-none"):
         status, body = await caller.create_credential("acme", user, policyExtId=policy)
-        assert status == 422 and body["errors"][0]["code"] == "errors.invalidPolicy"
+        assert status == 422 and body["errors"][0]["code"] == "errors.policyNotAllowed"
 
 
 async def test_create_with_state_needs_change_state_permission(api, tokens):

@@ -12,16 +12,22 @@ import asyncpg
 import pytest
 from prometheus_client import CollectorRegistry
 
-from projections.amqp_transport import AmqpTransport
 from projections.credential_states import CredentialCache
 from projections.follower import Follower, FollowerMetrics, PostgresNotifications
-from projections.publisher import PostgresTracking, PublisherMetrics, PublisherSink
+from projections.publisher.amqp import AmqpTransport
+from projections.publisher.sink import (
+    PostgresTracking,
+    PublisherMetrics,
+    PublisherSink,
+    ensure_schema,
+)
 from service.application import UserProfile
 from service.bootstrap import build_service
 from service.config import load_policy_file
+from service.contracts.topology import DELIVERY_QUEUE, EVENTS_EXCHANGE, declare_topology
+from service.domain.ids import event_id
 from service.domain.password import PasswordHasher
 from service.logs import request_id_in_scope
-from service.messaging.topology import DELIVERY_QUEUE, EVENTS_EXCHANGE, declare_topology
 from service.persistence import EventStoreApp, postgres_env
 from service.sealing import Opener
 from service.store import LibraryStore
@@ -40,7 +46,8 @@ async def world(settings, tmp_path) -> AsyncIterator[dict]:
     store = await asyncio.to_thread(EventStoreApp, env=postgres_env(url, create_table=True))
     catalog = load_policy_file(settings.policy_file, HASH_KEY)
     # the library's own write path (dev mode's), against PostgreSQL
-    service = build_service(settings, LibraryStore(store), catalog)
+    library_store = LibraryStore(store)
+    service = build_service(settings, library_store, catalog)
     connection = await aio_pika.connect(amqp_url)
     channel = await connection.channel()
     await declare_topology(channel)
@@ -48,15 +55,15 @@ async def world(settings, tmp_path) -> AsyncIterator[dict]:
     events_queue = await channel.declare_queue(TEST_EVENTS_QUEUE, durable=True)
     await events_queue.bind(EVENTS_EXCHANGE, routing_key="#")
     pool = await asyncpg.create_pool(url, min_size=1, max_size=3)
+    await ensure_schema(pool)
     tracking = PostgresTracking(pool)
-    await tracking.ensure()
     source = PostgresNotifications(url)
     transport = AmqpTransport(amqp_url)
     registry = CollectorRegistry()
     sink = PublisherSink(
         tracking,
         store.mapper,
-        CredentialCache(lambda i, v: store.repository.get(i, version=v)),
+        CredentialCache(library_store.get_at),
         transport,
         PublisherMetrics(registry),
     )
@@ -157,11 +164,13 @@ async def test_envelopes_carry_fragment1_sealed_and_it_completes_the_password(wo
     messages = await drain(queue, 1)
     assert len(messages) == 1
     message = messages[0]
-    assert message.message_id == "cred-bob:1"
+    assert message.message_id == str(event_id(created.credential.id, 1))
     assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
     assert message.headers["x-credential-id"] == str(created.credential.id)
     envelope = json.loads(message.body)
     assert envelope["sendingMethod"] == "Email"
+    assert envelope["eventId"] == message.message_id and envelope["version"] == 1
+    assert envelope["credentialId"] == str(created.credential.id)
     opened = Opener(delivery_keys.delivery_private_key).open(envelope)
     assert opened["email"] == "bob@example.com" and opened["version"] == 1
     password = created.response_secret + opened["secret"]

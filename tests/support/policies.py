@@ -4,8 +4,11 @@ POLICY_FILE = """\
 clients:
   acme:
     defaultPolicy: tsp-default
+    policies: [tsp-hmac, tsp-hidden-sms, tsp-none, tsp-busy, tsp-two-resets, tsp-strict,
+               tsp-threshold, tsp-short-life]
   other:
     defaultPolicy: tsp-default
+    policies: [tsp-other-none]
   plain:
 policies:
   tsp-default:
@@ -49,6 +52,9 @@ policies:
   tsp-short-life:
     type: TempStrongPasswordPolicy
     credentialLifetime: 1000
+  tsp-other-none:
+    type: TempStrongPasswordPolicy
+    sendingMethod: None
   pw-policy:
     type: PasswordPolicy
 """

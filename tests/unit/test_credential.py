@@ -13,9 +13,11 @@ from service.domain.errors import (
     CredentialLocked,
     CredentialNotUsable,
     MaxResetCountReached,
+    StateNotAllowed,
     ValidationFailed,
 )
 from service.domain.policy import LockingMode, TempStrongPasswordPolicy
+from service.domain.states import LOCKED_STATES
 from service.domain.states import CredentialState as S
 from service.domain.states import StateChangeReason as R
 
@@ -24,17 +26,26 @@ POLICY = TempStrongPasswordPolicy(ext_id="p")
 
 
 def new(policy: TempStrongPasswordPolicy = POLICY, state: S | None = None) -> TempStrongPassword:
+    """A credential in `state`; a locked one got there the only way there is: failed logins."""
+    locked = state in LOCKED_STATES
     credential = TempStrongPassword.create(
         client_ext_id="acme",
         user_ext_id="u1",
         ext_id="c1",
         policy=policy,
-        state_name=state,
+        state_name=None if locked else state,
         password_hash="{SSHA256}right",
         delivery=None,
         actor="admin",
         now=T0,
     )
+    while locked and credential.state is not state:
+        policy = TempStrongPasswordPolicy(
+            ext_id=policy.ext_id,
+            max_cred_failure_count=1 if state is S.FAIL_LOCKED else 10,
+            tmp_locking_threshold=1,
+        )
+        credential.verify(password_matches=wrong, policy=policy, now=T0)
     credential.collect_events()
     return credential
 
@@ -222,7 +233,6 @@ def test_max_failures_fail_locks_and_only_reset_or_patch_leave_it():
         state_name=S.ACTIVE,
         new_policy=None,
         modification_comment="unlocked",
-        current_policy=policy,
         actor="admin",
         now=now,
     )
@@ -276,7 +286,6 @@ def test_patch_with_stale_version_conflicts():
             state_name=S.DISABLED,
             new_policy=None,
             modification_comment=None,
-            current_policy=POLICY,
             actor="a",
             now=T0,
         )
@@ -289,7 +298,6 @@ def test_comment_only_patch_emits_state_changed_with_unchanged_state():
         state_name=None,
         new_policy=None,
         modification_comment="hello",
-        current_policy=POLICY,
         actor="a",
         now=T0,
     )
@@ -306,7 +314,6 @@ def test_patch_of_state_and_policy_emits_both_events():
         state_name=S.DISABLED,
         new_policy=other,
         modification_comment=None,
-        current_policy=POLICY,
         actor="a",
         now=T0,
     )
@@ -321,7 +328,6 @@ def test_patch_with_nothing_to_change_is_refused():
             state_name=None,
             new_policy=None,
             modification_comment=None,
-            current_policy=POLICY,
             actor="a",
             now=T0,
         )
@@ -332,3 +338,105 @@ def test_events_are_versioned_for_upcasting():
     reset(credential)
     (event,) = credential.collect_events()
     assert type(event).class_version == 1  # type: ignore[attr-defined]
+
+
+# -- PATCH and locks (issue 11, finding 5; SPEC section 1) ---------------------------------------
+
+
+def _patch(credential, now, state=None, comment=None, policy=None):  # type: ignore[no-untyped-def]
+    credential.modify(
+        expected_version=credential.version,
+        state_name=state,
+        new_policy=policy,
+        modification_comment=comment,
+        actor="admin",
+        now=now,
+    )
+
+
+def test_a_comment_while_tmp_locked_keeps_the_lock_and_its_expiry():
+    policy = _policy(LockingMode.STRICT)
+    credential = new(policy)
+    for _ in range(2):
+        credential.verify(password_matches=wrong, policy=policy, now=T0)
+    until = credential.locked_until
+    _patch(credential, T0 + timedelta(seconds=10), comment="called the user")
+    assert credential.state is S.TMP_LOCKED and credential.locked_until == until
+    assert credential.failed_login_count == 2
+    with pytest.raises(CredentialLocked):
+        credential.verify(password_matches=right, policy=policy, now=T0 + timedelta(seconds=30))
+    # the lock still ends by time alone
+    later = T0 + timedelta(seconds=61)
+    assert credential.effective_state(later) == (S.INITIAL, R.INITIALIZED)
+    assert credential.verify(password_matches=right, policy=policy, now=later)
+
+
+def test_a_comment_after_a_lock_expired_keeps_the_failure_count():
+    policy = _policy(LockingMode.STRICT, threshold=2, max_failures=3)
+    credential = new(policy)
+    for _ in range(2):
+        credential.verify(password_matches=wrong, policy=policy, now=T0)
+    later = T0 + timedelta(minutes=2)
+    _patch(credential, later, comment="note")
+    assert credential.failed_login_count == 2
+    assert credential.effective_state(later) == (S.INITIAL, R.INITIALIZED)
+    # the next failure is the third: fail-locked, no extra guesses were gained by the comment
+    credential.verify(password_matches=wrong, policy=policy, now=later)
+    assert credential.state is S.FAIL_LOCKED
+
+
+def test_naming_the_current_state_again_keeps_lock_and_count():
+    policy = _policy(LockingMode.STRICT)
+    credential = new(policy)
+    credential.verify(password_matches=wrong, policy=policy, now=T0)
+    _patch(credential, T0, state=S.INITIAL, comment="same state")
+    assert credential.failed_login_count == 1
+    assert credential.state_change_reason is R.INITIALIZED
+
+
+@pytest.mark.parametrize("state", [S.TMP_LOCKED, S.FAIL_LOCKED])
+def test_a_patch_never_sets_a_locked_state(state):
+    credential = new()
+    with pytest.raises(StateNotAllowed):
+        _patch(credential, T0, state=state)
+    assert events_of(credential) == []
+
+
+@pytest.mark.parametrize("state", [S.TMP_LOCKED, S.FAIL_LOCKED])
+def test_a_credential_is_never_created_locked(state):
+    with pytest.raises(StateNotAllowed):
+        TempStrongPassword.create(
+            client_ext_id="acme",
+            user_ext_id="u1",
+            ext_id="c1",
+            policy=POLICY,
+            state_name=state,
+            password_hash="{SSHA256}right",
+            delivery=None,
+            actor="admin",
+            now=T0,
+        )
+
+
+@pytest.mark.parametrize("target", [S.ACTIVE, S.DISABLED])
+def test_a_patch_to_another_state_ends_the_lock_and_zeroes_the_count(target):
+    policy = _policy(LockingMode.STRICT)
+    credential = new(policy)
+    for _ in range(2):
+        credential.verify(password_matches=wrong, policy=policy, now=T0)
+    _patch(credential, T0, state=target)
+    assert credential.state is target and credential.locked_until is None
+    assert credential.failed_login_count == 0 and credential.state_before_lock is None
+    assert credential.state_change_reason is R.CHANGED_BY_ADMIN
+
+
+def test_a_policy_only_patch_leaves_lock_and_count_alone():
+    policy = _policy(LockingMode.STRICT)
+    credential = new(policy)
+    for _ in range(2):
+        credential.verify(password_matches=wrong, policy=policy, now=T0)
+    until = credential.locked_until
+    credential.collect_events()
+    _patch(credential, T0, policy=TempStrongPasswordPolicy(ext_id="other"))
+    assert events_of(credential) == ["PolicyChanged"]
+    assert credential.locked_until == until and credential.failed_login_count == 2

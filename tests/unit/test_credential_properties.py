@@ -9,7 +9,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from service.domain.errors import DomainError
+from service.domain.errors import DomainError, StateNotAllowed
 from service.domain.policy import LockingMode, TempStrongPasswordPolicy
 from service.domain.states import LOCKED_STATES, CredentialState
 from tests.unit.test_credential import T0, new, right, wrong
@@ -59,15 +59,41 @@ class CredentialMachine(RuleBasedStateMachine):
 
     @rule(state=st.sampled_from(list(CredentialState)))
     def patch(self, state: CredentialState) -> None:
+        before = self.credential.version
+        try:
+            self.credential.modify(
+                expected_version=self.credential.version,
+                state_name=state,
+                new_policy=None,
+                modification_comment=None,
+                actor="a",
+                now=self.now,
+            )
+        except StateNotAllowed:
+            assert state in LOCKED_STATES and self.credential.version == before
+
+    @rule()
+    def comment(self) -> None:
+        kept = (
+            self.credential.state,
+            self.credential.locked_until,
+            self.credential.failed_login_count,
+            self.credential.effective_state(self.now),
+        )
         self.credential.modify(
             expected_version=self.credential.version,
-            state_name=state,
+            state_name=None,
             new_policy=None,
-            modification_comment=None,
-            current_policy=self.policy,
+            modification_comment="a comment",
             actor="a",
             now=self.now,
         )
+        assert kept == (
+            self.credential.state,
+            self.credential.locked_until,
+            self.credential.failed_login_count,
+            self.credential.effective_state(self.now),
+        ), "a comment changed the lock, its expiry or the failure count"
 
     @invariant()
     def reset_count_never_exceeds_max(self) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from service.config import ConfigError, Settings, load_policy_file
-from service.domain.errors import NotFound, UnknownPolicy
+from service.domain.errors import NotFound, PolicyNotAllowed
 from service.domain.policy import (
     HashAlgorithm,
     LockingMode,
@@ -80,10 +80,11 @@ def test_catalog_resolves_clients_and_policies(tmp_path):
             tmp_path,
             """
 clients:
-  acme: {defaultPolicy: p1}
+  acme: {defaultPolicy: p1, policies: [p2]}
   bare:
 policies:
   p1: {type: TempStrongPasswordPolicy, ticketLen0: 10}
+  p2: {type: TempStrongPasswordPolicy, ticketLen0: 11}
   default: {type: TempStrongPasswordPolicy, ticketLen0: 12}
   pw: {type: PasswordPolicy}
 """,
@@ -93,10 +94,35 @@ policies:
     assert catalog.default_policy("bare").ticket_len0 == 12
     with pytest.raises(NotFound):
         catalog.default_policy("nobody")
-    with pytest.raises(UnknownPolicy, match="not a TempStrongPasswordPolicy"):
-        catalog.named_policy("pw")
-    with pytest.raises(UnknownPolicy):
-        catalog.named_policy("missing")
+    assert catalog.allowed_policy("acme", "p1").ticket_len0 == 10
+    assert catalog.allowed_policy("acme", "p2").ticket_len0 == 11
+    assert catalog.allowed_policy("bare", "default").ticket_len0 == 12
+    for client, name in [("acme", "pw"), ("acme", "missing"), ("acme", "default"), ("bare", "p2")]:
+        with pytest.raises(PolicyNotAllowed, match="not allowed"):
+            catalog.allowed_policy(client, name)
+
+
+def test_a_client_may_use_only_its_own_policies(tmp_path):
+    """Issue 11 finding 4: no PATCH or create may move a credential to another client's policy."""
+    catalog = load_policy_file(
+        _file(
+            tmp_path,
+            """
+clients:
+  a: {defaultPolicy: a-mail}
+  b: {defaultPolicy: b-mail, policies: [b-none]}
+policies:
+  a-mail: {type: TempStrongPasswordPolicy}
+  b-mail: {type: TempStrongPasswordPolicy}
+  b-none: {type: TempStrongPasswordPolicy, sendingMethod: None}
+""",
+        )
+    )
+    with pytest.raises(PolicyNotAllowed):
+        catalog.allowed_policy("a", "b-none")
+    with pytest.raises(PolicyNotAllowed):
+        catalog.allowed_policy("a", "b-mail")
+    assert catalog.allowed_policy("b", "b-none").ext_id == "b-none"
 
 
 def test_client_without_default_and_no_default_policy_gets_builtins(tmp_path):
@@ -113,6 +139,11 @@ def test_client_without_default_and_no_default_policy_gets_builtins(tmp_path):
             "policies.p.ticketLen1",
         ),
         ("clients: {'a b': }\n", "clients.a b"),
+        (
+            "clients: {acme: {policies: [pw]}}\npolicies: {pw: {type: PasswordPolicy}}\n",
+            "clients.acme.policies",
+        ),
+        ("clients: {acme: {policies: nope}}\n", "clients.acme.policies"),
         ("clients: {}\n", "clients"),
         ("clients: [\n", "not valid YAML"),
         (

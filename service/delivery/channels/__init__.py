@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ..envelope import DeliveryRequest
+from service.contracts.envelope import SealedDelivery
+
 from ..failures import PermanentFailure, TransientFailure
 
 __all__ = ["Channel", "PermanentFailure", "TransientFailure"]
@@ -16,7 +17,7 @@ class Channel(Protocol):
     Raises PermanentFailure when retrying cannot help and TransientFailure when it may.
     """
 
-    async def send(self, message: DeliveryRequest) -> None: ...
+    async def send(self, message: SealedDelivery) -> None: ...
 
     async def close(self) -> None:
         """Releases connections; the default holds none."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from ..envelope import DeliveryRequest, SendingMethod
+from service.contracts.envelope import SealedDelivery
+from service.domain.policy import SendingMethod
+
 from ..failures import TransientFailure
 from ..texts import sms_text
 from . import Channel
@@ -21,7 +23,7 @@ class OutboxChannel(Channel):
     def __init__(self, outbox_dir: Path) -> None:
         self._outbox_dir = outbox_dir
 
-    async def send(self, message: DeliveryRequest) -> None:
+    async def send(self, message: SealedDelivery) -> None:
         if message.sending_method is SendingMethod.SMS:
             name = f"{message.user_ext_id}-{message.version}.sms.txt"
             data = f"To: {message.mobile or '-'}\n\n{sms_text(message)}\n".encode()

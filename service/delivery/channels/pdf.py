@@ -8,20 +8,21 @@ from pathlib import Path
 from fpdf import FPDF
 from fpdf.errors import FPDFUnicodeEncodingException
 
-from ..envelope import DeliveryRequest
+from service.contracts.envelope import SealedDelivery
+
 from ..failures import PermanentFailure, TransientFailure
 from ..texts import code_line, letter_lines, texts_for
 from . import Channel
 from .files import write_private_file
 
 
-def letter_path(spool_dir: Path, request: DeliveryRequest) -> Path:
+def letter_path(spool_dir: Path, request: SealedDelivery) -> Path:
     # Both ids were matched against the identifier grammar when the envelope was opened, so
     # neither holds a path separator; the user part only ever names a file, never a folder.
     return spool_dir / request.client_ext_id / f"{request.user_ext_id}-{request.version}.pdf"
 
 
-def render_letter(request: DeliveryRequest) -> bytes:
+def render_letter(request: SealedDelivery) -> bytes:
     try:
         return _render(request)
     except FPDFUnicodeEncodingException:
@@ -29,7 +30,7 @@ def render_letter(request: DeliveryRequest) -> bytes:
         raise PermanentFailure("letter text is outside the PDF font's character set") from None
 
 
-def _render(request: DeliveryRequest) -> bytes:
+def _render(request: SealedDelivery) -> bytes:
     pdf = FPDF(format="A4")
     pdf.set_title(texts_for(request.language).subject)
     pdf.add_page()
@@ -51,7 +52,7 @@ class PdfSpoolChannel(Channel):
     def __init__(self, spool_dir: Path) -> None:
         self._spool_dir = spool_dir
 
-    async def send(self, message: DeliveryRequest) -> None:
+    async def send(self, message: SealedDelivery) -> None:
         data = render_letter(message)
         try:
             await asyncio.to_thread(write_private_file, letter_path(self._spool_dir, message), data)

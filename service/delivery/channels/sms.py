@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import re
-
 import aiohttp
 
-from ..envelope import DeliveryRequest
+from service.contracts.envelope import SealedDelivery
+from service.domain.addresses import is_valid_mobile
+
 from ..failures import PermanentFailure, TransientFailure
 from ..texts import sms_text
 from . import Channel
 
 SMS_TIMEOUT_SECONDS = 15.0
-_MOBILE = re.compile(r"\+?[0-9 ()./-]{3,32}")
 
 
 class HttpSmsChannel(Channel):
@@ -21,8 +20,8 @@ class HttpSmsChannel(Channel):
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
 
-    async def send(self, message: DeliveryRequest) -> None:
-        if message.mobile is None or not _MOBILE.fullmatch(message.mobile):
+    async def send(self, message: SealedDelivery) -> None:
+        if message.mobile is None or not is_valid_mobile(message.mobile):
             raise PermanentFailure("no valid mobile number")
         body = {"to": message.mobile, "text": sms_text(message)}
         try:

@@ -1,4 +1,4 @@
-"""ISO-8601 UTC with milliseconds and `Z`, as the contract wants."""
+"""ISO-8601 UTC with milliseconds and `Z`: the date format of both contracts (REST and events)."""
 
 from __future__ import annotations
 

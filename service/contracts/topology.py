@@ -11,6 +11,9 @@ DELIVERY_QUEUE = "tempstrong.delivery"
 DELIVERY_ROUTING_KEY = "delivery"
 DEAD_EXCHANGE = "tempstrong.delivery.dead"
 DEAD_QUEUE = "tempstrong.delivery.dead"
+# Headers every message carries where it applies (the CloudEvent body stays the contract's own).
+CORRELATION_HEADER = "x-correlation-id"  # the request id that caused the event
+CREDENTIAL_HEADER = "x-credential-id"  # on envelopes: the credential's aggregate id
 
 
 async def declare_topology(channel: AbstractChannel) -> None:

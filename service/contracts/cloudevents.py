@@ -1,0 +1,131 @@
+"""The credential events of SPEC section 4 (contract): CloudEvents 1.0, structured JSON.
+
+The `data` of every event is `CredentialEventData`: the credential after the event, without its
+password hash, plus `clientExtId`. It has its own type and serializer, on purpose independent of
+the REST renderer: a change to an HTTP response never changes what downstream consumers parse.
+The AsyncAPI document (asyncapi.py) describes exactly these fields.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..domain.credential import CREDENTIAL_TYPE, TempStrongPassword
+from ..domain.ids import event_id
+from .dates import iso
+
+CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
+DATA_CONTENT_TYPE = "application/json"
+SPEC_VERSION = "1.0"
+TYPE_PREFIX = "ch.nevis.idm.tempstrongpassword."
+ROUTING_SEGMENT = "tempstrongpassword"
+SOURCE = "/nevisidm/api/core/v1/{client}/users/{user}/tempstrong-password"
+
+# stored event class name -> the short type of routing keys and CloudEvent types
+EVENT_TYPES: dict[str, str] = {
+    "TempStrongPasswordCreated": "created",
+    "TempStrongPasswordReset": "reset",
+    "LoginSucceeded": "login-succeeded",
+    "LoginFailed": "login-failed",
+    "StateChanged": "state-changed",
+    "PolicyChanged": "policy-changed",
+    "TempStrongPasswordDeleted": "deleted",
+}
+
+
+def short_type(domain_event: Any) -> str:
+    return EVENT_TYPES[type(domain_event).__name__]
+
+
+def cloud_event_type(short: str) -> str:
+    return f"{TYPE_PREFIX}{short}.v1"
+
+
+def routing_key(client_ext_id: str, short: str) -> str:
+    """`<clientExtId>.tempstrongpassword.<type>`: bind `acme.#` or `*.tempstrongpassword.reset`."""
+    return f"{client_ext_id}.{ROUTING_SEGMENT}.{short}"
+
+
+@dataclass(frozen=True)
+class CredentialEventData:
+    """The `data` of every credential event; None fields are left out of the JSON."""
+
+    created: datetime
+    last_modified: datetime
+    version: int
+    ext_id: str
+    user_ext_id: str
+    client_ext_id: str
+    policy_ext_id: str
+    state_name: str
+    state_change_reason: str | None
+    state_change_detail: str | None
+    last_successful_login_date: datetime | None
+    successful_login_count: int
+    last_failed_login_date: datetime | None
+    failed_login_count: int
+    modification_comment: str | None
+    reset_count: int
+    created_by: str | None
+    modified_by: str | None
+    type: str = CREDENTIAL_TYPE
+
+    @classmethod
+    def of(cls, credential: TempStrongPassword, at: datetime) -> CredentialEventData:
+        """The credential as it reads at `at` (the event's time: a tmp-lock may have ended)."""
+        state, reason = credential.effective_state(at)
+        return cls(
+            created=credential.created_on,
+            last_modified=credential.modified_on,
+            version=credential.version,
+            ext_id=credential.ext_id,
+            user_ext_id=credential.user_ext_id,
+            client_ext_id=credential.client_ext_id,
+            policy_ext_id=credential.policy_ext_id,
+            state_name=state.value,
+            state_change_reason=reason.value if reason else None,
+            state_change_detail=credential.state_change_detail,
+            last_successful_login_date=credential.last_successful_login,
+            successful_login_count=credential.successful_login_count,
+            last_failed_login_date=credential.last_failed_login,
+            failed_login_count=credential.failed_login_count,
+            modification_comment=credential.modification_comment,
+            reset_count=credential.reset_count,
+            created_by=credential.created_by,
+            modified_by=credential.modified_by,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = {}
+        for name, value in vars(self).items():
+            if value is None:
+                continue
+            document[_camel(name)] = iso(value) if isinstance(value, datetime) else value
+        return document
+
+
+def cloud_event(credential: TempStrongPassword, domain_event: Any) -> dict[str, Any]:
+    """The structured CloudEvent of one stored credential event."""
+    short = short_type(domain_event)
+    return {
+        "specversion": SPEC_VERSION,
+        "id": str(event_id(domain_event.originator_id, domain_event.originator_version)),
+        "source": SOURCE.format(client=credential.client_ext_id, user=credential.user_ext_id),
+        "type": cloud_event_type(short),
+        "subject": credential.ext_id,
+        "time": iso(domain_event.timestamp),
+        "datacontenttype": DATA_CONTENT_TYPE,
+        "data": CredentialEventData.of(credential, domain_event.timestamp).to_json(),
+    }
+
+
+def encode(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
