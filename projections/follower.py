@@ -23,7 +23,13 @@ BACKOFF_CAP_SECONDS = 5.0
 IDLE_WAIT_SECONDS = 1.0
 
 log = logging.getLogger("tempstrong.follower")
-_EXPECTED_OUTAGES = (OSError, asyncpg.PostgresError, PersistenceError, TimeoutError)
+
+
+class BackOff(Exception):
+    """A sink's way to say "not now": the follower backs off and retries, without a traceback."""
+
+
+_EXPECTED_OUTAGES = (OSError, asyncpg.PostgresError, PersistenceError, TimeoutError, BackOff)
 
 
 class NotificationSource(Protocol):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
+from uuid import UUID
 
 import asyncpg
 from prometheus_client import CollectorRegistry
@@ -21,6 +23,7 @@ from .credentials_pg import PostgresCredentialsView, ensure_schema, rebuild
 from .follower import Follower, FollowerMetrics, PostgresNotifications
 from .publisher.amqp import AmqpTransport
 from .publisher.parking import waiting
+from .publisher.republish import RepublishRefused, republish
 from .publisher.sink import PostgresTracking, PublisherMetrics, PublisherSink
 from .publisher.sink import ensure_schema as ensure_publisher_schema
 
@@ -122,4 +125,33 @@ async def run_rebuild(settings: Settings, view: str) -> int:
         return await rebuild(pool, event_mapper(), source.read_after)
     finally:
         await source.close()
+        await pool.close()
+
+
+def run_republish(settings: Settings, event_id: UUID) -> int:
+    """0 once the parked event is published again; 1 (with the reason) if it is not."""
+    settings.require("republish", "database_url", "amqp_url")
+    assert settings.database_url and settings.amqp_url
+    try:
+        count = asyncio.run(_republish(settings.database_url, settings.amqp_url, event_id))
+    except RepublishRefused as refused:
+        print(f"tempstrong republish: {refused}", file=sys.stderr)
+        return 1
+    print(f"tempstrong republish: event {event_id} published again ({count} messages confirmed)")
+    return 0
+
+
+async def _republish(database_url: str, amqp_url: str, event_id: UUID) -> int:
+    pool = await create_pool(database_url, min_size=1, max_size=2, timeout=5)
+    notifications = PostgresNotifications(database_url)
+    mapper = event_mapper()
+    store = PostgresStore(database_url, mapper)
+    await store.open()
+    transport = AmqpTransport(amqp_url)
+    try:
+        return await republish(event_id, pool, notifications, store, mapper, transport)
+    finally:
+        await transport.close()
+        await store.close()
+        await notifications.close()
         await pool.close()

@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from uuid import UUID
 
 from aiohttp import web
 
@@ -31,6 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="create the database schema and AMQP topology (idempotent)")
     rebuild = sub.add_parser("rebuild", help="replay a view from the start and swap it in")
     rebuild.add_argument("view", choices=["credentials"])
+    republish = sub.add_parser("republish", help="publish a parked event again")
+    republish.add_argument("event_id", type=_event_id, help="the parked event's id (a UUID)")
 
     token = sub.add_parser("token", help="sign a token with the local dev key")
     token.add_argument("--permissions", nargs="*", default=[])
@@ -43,6 +46,13 @@ def _parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="make a dev JWKS, signing key and delivery key pair")
     keys.add_argument("--out", default=_DEFAULT_KEYS_DIR)
     return parser
+
+
+def _event_id(value: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an event id (a UUID): {value!r}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -72,6 +82,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return main_delivery()
     if args.command == "rebuild":
         return _rebuild(args.view)
+    if args.command == "republish":
+        from projections.runners import run_republish
+
+        return run_republish(Settings.from_env(), args.event_id)
     if args.command == "migrate":
         return _migrate()
     if args.command == "token":

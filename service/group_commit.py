@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
@@ -215,15 +216,30 @@ class GroupCommitWriter:
         await transaction.commit()
 
     async def _was_committed(self, first: StoredEvent) -> bool:
-        """Whether the batch that holds `first` committed (all its rows did, or none)."""
-        stored = await self._pool.fetchval(
-            self._lookup_sql,
-            first.originator_id,
-            first.originator_version,
-            timeout=STATEMENT_SECONDS,
-        )
-        # the same version written by another writer since would hold other bytes
-        return stored is not None and bytes(stored) == bytes(first.state)
+        """Whether the batch that holds `first` committed (all its rows did, or none).
+
+        The lookup is retried while the database keeps dropping connections (for up to a
+        statement's time): answering 503 for a batch that did commit is what it is there to
+        avoid. Only if the database stays away is the outcome reported as a failure.
+        """
+        deadline = time.monotonic() + STATEMENT_SECONDS
+        pause = 0.05
+        while True:
+            try:
+                stored = await self._pool.fetchval(
+                    self._lookup_sql,
+                    first.originator_id,
+                    first.originator_version,
+                    timeout=STATEMENT_SECONDS,
+                )
+            except DATABASE_ERRORS:
+                if time.monotonic() + pause > deadline:
+                    raise
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 1.0)
+                continue
+            # the same version written by another writer since would hold other bytes
+            return stored is not None and bytes(stored) == bytes(first.state)
 
 
 async def close_quietly(writer: GroupCommitWriter) -> None:

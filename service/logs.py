@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from pathlib import Path, PurePath
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
@@ -75,15 +77,14 @@ def _frame(frame: traceback.FrameSummary) -> str:
 
 
 def _short_path(filename: str) -> str:
-    """`service/store_pg.py` rather than the absolute path of the installation."""
-    parts = filename.replace("\\", "/").split("/")
+    """`service/store_pg.py`, not the absolute path of the installation or the checkout."""
+    path = PurePath(filename)
     for anchor in ("site-packages", "dist-packages"):
-        if anchor in parts:
-            return "/".join(parts[parts.index(anchor) + 1 :])
-    for top in ("service", "projections"):
-        if top in parts:
-            return "/".join(parts[len(parts) - 1 - parts[::-1].index(top) :])
-    return "/".join(parts[-2:])
+        if anchor in path.parts:
+            return "/".join(path.parts[path.parts.index(anchor) + 1 :])
+    with contextlib.suppress(ValueError):
+        return path.relative_to(Path.cwd()).as_posix()
+    return "/".join(path.parts[-3:])
 
 
 def configure_logging(level: str = "INFO") -> None:

@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from service.domain.credential import TempStrongPassword
 
 from ..credential_states import CredentialCache, is_credential_topic, timestamp_of
+from ..follower import BackOff
 from ..tracking import advance_position, ensure_tracking, lock_schema, read_position
 from .messages import Kind, Outgoing, messages_for
 from .parking import ParkedEvent, ensure_parking, park
@@ -37,11 +38,11 @@ MIN_SECONDS_BEFORE_PARKING = 10.0
 log = logging.getLogger("tempstrong.publisher")
 
 
-class BrokerUnavailable(Exception):
+class BrokerUnavailable(BackOff):
     """The broker cannot be reached or stopped answering: nothing is the message's fault."""
 
 
-class EventNotPublished(Exception):
+class EventNotPublished(BackOff):
     """An event failed; the batch is retried (after the follower's backoff) until it is parked."""
 
 

@@ -15,6 +15,7 @@ from service.contracts.envelope import (
     SealedDelivery,
     open_delivery,
 )
+from service.domain.addresses import is_valid_email, is_valid_mobile
 from service.domain.policy import SendingMethod
 from service.sealing import Opener
 
@@ -148,6 +149,7 @@ class DeliveryWorker:
         channel = self._channels.get(delivery.sending_method)
         if channel is None:
             raise PermanentFailure(f"no channel configured for {delivery.sending_method.value}")
+        _check_address(delivery)
         await channel.send(delivery)
 
     async def _record(self, message_id: str) -> None:
@@ -210,3 +212,13 @@ def _parse(body: bytes) -> DeliveryEnvelope:
         return DeliveryEnvelope.from_body(body)
     except MalformedEnvelope as exc:
         raise PermanentFailure(str(exc)) from None
+
+
+def _check_address(delivery: SealedDelivery) -> None:
+    """The API's rule again: anyone holding the public key can seal anything, and retrying a
+    malformed address can never help, so it is dead-lettered at once."""
+    method = delivery.sending_method
+    if method is SendingMethod.EMAIL and not is_valid_email(delivery.email or ""):
+        raise PermanentFailure("no valid email address")
+    if method is SendingMethod.SMS and not is_valid_mobile(delivery.mobile or ""):
+        raise PermanentFailure("no valid mobile number")

@@ -3,108 +3,35 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator
 
 import aio_pika
-import asyncpg
 import pytest
-from prometheus_client import CollectorRegistry
 
-from projections.credential_states import CredentialCache
-from projections.follower import Follower, FollowerMetrics, PostgresNotifications
-from projections.publisher.amqp import AmqpTransport
-from projections.publisher.sink import (
-    PostgresTracking,
-    PublisherMetrics,
-    PublisherSink,
-    ensure_schema,
-)
 from service.application import UserProfile
-from service.bootstrap import build_service
-from service.config import load_policy_file
-from service.contracts.topology import DELIVERY_QUEUE, EVENTS_EXCHANGE, declare_topology
+from service.contracts.topology import DELIVERY_QUEUE
 from service.domain.ids import event_id
 from service.domain.password import PasswordHasher
 from service.logs import request_id_in_scope
-from service.persistence import EventStoreApp, postgres_env
 from service.sealing import Opener
-from service.store import LibraryStore
 from tests.conftest import HASH_KEY
-from tests.support.amqp import create_vhost, delete_vhost, start_broker, stop_broker
-from tests.support.database import create_database, drop_database, url_for
-
-TEST_EVENTS_QUEUE = "test-events"
+from tests.support.amqp import start_broker, stop_broker
+from tests.support.publishing import TEST_EVENTS_QUEUE, drain, publishing_world
 
 
 @pytest.fixture
-async def world(settings, tmp_path) -> AsyncIterator[dict]:
-    name = await create_database("tempstrong_pub")
-    url = url_for(name)
-    vhost, amqp_url = await asyncio.to_thread(create_vhost)
-    store = await asyncio.to_thread(EventStoreApp, env=postgres_env(url, create_table=True))
-    catalog = load_policy_file(settings.policy_file, HASH_KEY)
-    # the library's own write path (dev mode's), against PostgreSQL
-    library_store = LibraryStore(store)
-    service = build_service(settings, library_store, catalog)
-    connection = await aio_pika.connect(amqp_url)
-    channel = await connection.channel()
-    await declare_topology(channel)
-    # durable, so it outlives a broker restart in the outage test
-    events_queue = await channel.declare_queue(TEST_EVENTS_QUEUE, durable=True)
-    await events_queue.bind(EVENTS_EXCHANGE, routing_key="#")
-    pool = await asyncpg.create_pool(url, min_size=1, max_size=3)
-    await ensure_schema(pool)
-    tracking = PostgresTracking(pool)
-    source = PostgresNotifications(url)
-    transport = AmqpTransport(amqp_url)
-    registry = CollectorRegistry()
-    sink = PublisherSink(
-        tracking,
-        store.mapper,
-        CredentialCache(library_store.get_at),
-        transport,
-        PublisherMetrics(registry),
-    )
-    follower = Follower(source, sink, FollowerMetrics(registry))
-    stop = asyncio.Event()
-    task = asyncio.create_task(follower.run(stop))
-    yield {
-        "service": service,
-        "store": store,
-        "channel": channel,
-        "events": events_queue,
-        "follower": follower,
-        "registry": registry,
-        "amqp_url": amqp_url,
-    }
-    stop.set()
-    await task
-    await transport.close()
-    await source.close()
-    await pool.close()
-    with contextlib.suppress(Exception):
-        await connection.close()
-    await asyncio.to_thread(store.close)
-    await asyncio.to_thread(delete_vhost, vhost)
-    await drop_database(name)
-
-
-async def drain(queue, expected: int, timeout: float = 30) -> list:
-    messages = []
-    deadline = asyncio.get_running_loop().time() + timeout
-    while len(messages) < expected and asyncio.get_running_loop().time() < deadline:
-        message = await queue.get(no_ack=True, fail=False)
-        if message is None:
-            await asyncio.sleep(0.05)
-            continue
-        messages.append(message)
-    # anything more than expected is a duplicate
-    await asyncio.sleep(0.3)
-    while (extra := await queue.get(no_ack=True, fail=False)) is not None:
-        messages.append(extra)
-    return messages
+async def world(settings) -> AsyncIterator[dict]:
+    async with publishing_world(settings, HASH_KEY) as w:
+        yield {
+            "service": w.service,
+            "store": w.store,
+            "channel": w.channel,
+            "events": w.events,
+            "follower": w.follower,
+            "registry": w.registry,
+            "amqp_url": w.amqp_url,
+        }
 
 
 async def _make_user(service, name: str, policy: str = "tsp-default"):

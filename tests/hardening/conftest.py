@@ -1,0 +1,52 @@
+"""An API of its own per test module, on the production path (asyncpg store, group commit)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import pytest
+from aiohttp import ClientSession
+from aiohttp.test_utils import TestServer
+
+from service.bootstrap import build_service, build_verifier, postgres_readiness
+from service.config import Settings, load_policy_file
+from service.http.app import create_app
+from service.http.context import ApiContext
+from service.persistence import EventStoreApp
+from service.store_pg import PostgresStore
+from tests.conftest import Api
+
+ApiFactory = Callable[..., AbstractAsyncContextManager[Api]]
+
+
+@pytest.fixture
+def make_api(settings: Settings, store: EventStoreApp, clock: Any) -> ApiFactory:
+    """`async with make_api(cache_size=8, database_url=...) as api:` a server of its own."""
+
+    @asynccontextmanager
+    async def serve(
+        *, cache_size: int = 5000, database_url: str | None = None
+    ) -> AsyncIterator[Api]:
+        assert settings.policy_file and settings.database_url
+        url = database_url or settings.database_url
+        context = ApiContext(
+            service=build_service(
+                settings,
+                PostgresStore(url, store.mapper, cache_size=cache_size),
+                load_policy_file(settings.policy_file, settings.hash_key),
+                clock,
+            ),
+            verifier=build_verifier(settings),
+            is_ready=postgres_readiness(url),
+        )
+        server = TestServer(create_app(context), host="127.0.0.1")
+        await server.start_server()
+        try:
+            async with ClientSession() as session:
+                yield Api(session, str(server.make_url("")).rstrip("/"), context)
+        finally:
+            await server.close()
+
+    return serve

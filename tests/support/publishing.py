@@ -1,0 +1,144 @@
+"""A publisher against a database and a RabbitMQ vhost of its own, with a queue bound to every
+credential event, for tests of the SPEC section 4 and 5 contracts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import aio_pika
+import asyncpg
+from prometheus_client import CollectorRegistry
+
+from projections.credential_states import CredentialCache
+from projections.follower import Follower, FollowerMetrics, PostgresNotifications
+from projections.publisher.amqp import AmqpTransport
+from projections.publisher.messages import Outgoing
+from projections.publisher.sink import (
+    PostgresTracking,
+    PublisherMetrics,
+    PublisherSink,
+    ensure_schema,
+)
+from service.application import CredentialService
+from service.bootstrap import build_service
+from service.config import Settings, load_policy_file
+from service.contracts.topology import DELIVERY_QUEUE, EVENTS_EXCHANGE, declare_topology
+from service.persistence import EventStoreApp, postgres_env
+from service.store import LibraryStore
+from tests.support.amqp import create_vhost, delete_vhost
+from tests.support.database import create_database, drop_database, url_for
+
+TEST_EVENTS_QUEUE = "test-events"
+
+
+class RefusingTransport:
+    """The real transport, except that messages `refuse(message)` picks raise like a broker
+    refusal (not an outage) would."""
+
+    def __init__(self, inner: AmqpTransport, refuse: Callable[[Outgoing], bool]) -> None:
+        self.inner = inner
+        self.refuse = refuse
+
+    async def publish(self, messages: Sequence[Outgoing]) -> None:
+        if any(self.refuse(m) for m in messages):
+            raise aio_pika.exceptions.DeliveryError(None, None)  # type: ignore[arg-type]
+        await self.inner.publish(messages)
+
+
+@dataclass
+class PublishingWorld:
+    database_url: str
+    amqp_url: str
+    service: CredentialService
+    store: EventStoreApp
+    channel: Any
+    events: Any
+    follower: Follower
+    registry: CollectorRegistry
+    pool: asyncpg.Pool
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    async def delivery_queue(self) -> Any:
+        return await self.channel.get_queue(DELIVERY_QUEUE)
+
+    def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
+        return self.registry.get_sample_value(name, labels or {}) or 0.0
+
+
+@contextlib.asynccontextmanager
+async def publishing_world(
+    settings: Settings,
+    hash_key: bytes,
+    *,
+    refuse: Callable[[Outgoing], bool] | None = None,
+    **sink_options: Any,
+) -> AsyncIterator[PublishingWorld]:
+    name = await create_database("tempstrong_pub")
+    url = url_for(name)
+    vhost, amqp_url = await asyncio.to_thread(create_vhost)
+    store = await asyncio.to_thread(EventStoreApp, env=postgres_env(url, create_table=True))
+    assert settings.policy_file
+    library_store = LibraryStore(store)
+    # the library's own write path (dev mode's), against PostgreSQL
+    service = build_service(
+        settings, library_store, load_policy_file(settings.policy_file, hash_key)
+    )
+    connection = await aio_pika.connect(amqp_url)
+    channel = await connection.channel()
+    await declare_topology(channel)
+    # durable, so it outlives a broker restart in the outage test
+    events_queue = await channel.declare_queue(TEST_EVENTS_QUEUE, durable=True)
+    await events_queue.bind(EVENTS_EXCHANGE, routing_key="#")
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=3)
+    await ensure_schema(pool)
+    source = PostgresNotifications(url)
+    amqp = AmqpTransport(amqp_url)
+    transport: Any = amqp if refuse is None else RefusingTransport(amqp, refuse)
+    registry = CollectorRegistry()
+    sink = PublisherSink(
+        PostgresTracking(pool),
+        store.mapper,
+        CredentialCache(library_store.get_at),
+        transport,
+        PublisherMetrics(registry),
+        **sink_options,
+    )
+    follower = Follower(source, sink, FollowerMetrics(registry))
+    stop = asyncio.Event()
+    task = asyncio.create_task(follower.run(stop))
+    try:
+        yield PublishingWorld(
+            url, amqp_url, service, store, channel, events_queue, follower, registry, pool
+        )
+    finally:
+        stop.set()
+        await task
+        await amqp.close()
+        await source.close()
+        await pool.close()
+        with contextlib.suppress(Exception):
+            await connection.close()
+        await asyncio.to_thread(store.close)
+        await asyncio.to_thread(delete_vhost, vhost)
+        await drop_database(name)
+
+
+async def drain(queue: Any, expected: int, timeout: float = 30) -> list[Any]:
+    """At least `expected` messages (or what came within `timeout`), plus any that follow soon."""
+    messages = []
+    deadline = asyncio.get_running_loop().time() + timeout
+    while len(messages) < expected and asyncio.get_running_loop().time() < deadline:
+        message = await queue.get(no_ack=True, fail=False)
+        if message is None:
+            await asyncio.sleep(0.05)
+            continue
+        messages.append(message)
+    # anything more than expected is a duplicate
+    await asyncio.sleep(0.3)
+    while (extra := await queue.get(no_ack=True, fail=False)) is not None:
+        messages.append(extra)
+    return messages
