@@ -17,6 +17,8 @@ from eventsourcing.persistence import Mapper, Notification
 
 from service.domain.credential import TempStrongPassword
 
+from .parking import FailureCounter, ParkedEvent
+
 CREDENTIAL_TOPIC_PREFIX = "service.domain.credential:TempStrongPassword."
 _SECRET_STATE = frozenset({"password_hash"})
 
@@ -25,10 +27,21 @@ def is_credential_topic(topic: str) -> bool:
     return topic.startswith(CREDENTIAL_TOPIC_PREFIX)
 
 
-def credential_events(
-    mapper: Mapper[UUID], batch: Sequence[Notification]
-) -> list[tuple[Notification, Any]]:
-    return [(n, mapper.to_domain_event(n)) for n in batch if is_credential_topic(n.topic)]
+def decode_credential_events(
+    mapper: Mapper[UUID], batch: Sequence[Notification], failures: FailureCounter
+) -> tuple[list[tuple[Notification, Any]], list[ParkedEvent]]:
+    """The batch's credential events, decoded; one that does not decode is retried (the
+    counter raises EventNotHandled) until it is due to be parked."""
+    decoded: list[tuple[Notification, Any]] = []
+    parked: list[ParkedEvent] = []
+    for notification in batch:
+        if not is_credential_topic(notification.topic):
+            continue
+        try:
+            decoded.append((notification, mapper.to_domain_event(notification)))
+        except Exception as exc:
+            parked.append(failures.failed(notification, "decode", exc))
+    return decoded, parked
 
 
 def event_name(domain_event: DomainEventProtocol[UUID]) -> str:

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import Transcoder
+from eventsourcing.persistence import Notification, Transcoder
 
 from service.domain.credential import TempStrongPassword
 
@@ -65,18 +65,25 @@ def decode_credential(state: bytes, transcoder: Transcoder) -> TempStrongPasswor
 
 
 def apply_events(
-    current: dict[UUID, TempStrongPassword | None], events: Sequence[Any]
-) -> dict[UUID, TempStrongPassword | None]:
+    current: dict[UUID, TempStrongPassword | None], events: Sequence[tuple[Notification, Any]]
+) -> tuple[dict[UUID, TempStrongPassword | None], list[tuple[Notification, Exception]]]:
     """Folds events in order onto the current rows; None means the row goes away.
 
-    An event at or below a row's version was applied already and is skipped.
+    An event at or below a row's version was applied already and is skipped. An event that
+    cannot be folded is returned with its error (the caller retries or parks it); the row stays
+    as it was before it.
     """
     changed: dict[UUID, TempStrongPassword | None] = {}
-    for domain_event in events:
+    failed: list[tuple[Notification, Exception]] = []
+    for notification, domain_event in events:
         originator_id: UUID = domain_event.originator_id
         previous = changed.get(originator_id, current.get(originator_id))
         if previous is not None and domain_event.originator_version <= previous.version:
             continue
-        credential = fold(previous, domain_event)
+        try:
+            credential = fold(previous, domain_event)
+        except Exception as exc:
+            failed.append((notification, exc))
+            continue
         changed[originator_id] = None if credential.deleted else credential
-    return changed
+    return changed, failed

@@ -13,8 +13,10 @@ from eventsourcing.persistence import Mapper, Notification
 from service.domain.credential import TempStrongPassword
 from service.pg_pool import create_pool
 
-from .credential_states import credential_events, timestamp_of
+from .credential_states import decode_credential_events, timestamp_of
 from .credentials import COLUMNS, VIEW_NAME, CredentialRow, apply_events, decode_credential
+from .follower import Handled
+from .parking import FailureCounter, ensure_parking, park
 from .tracking import (
     ensure_tracking,
     forget,
@@ -56,37 +58,49 @@ async def ensure_schema(connection: asyncpg.Connection, table: str = VIEW_NAME) 
         for statement in _ddl(table):
             await connection.execute(statement)
         await ensure_tracking(connection, table)
+        await ensure_parking(connection)
 
 
 class PostgresCredentialsView:
     """A Sink for the follower: applies credential events to `table` and tracks the position."""
 
-    def __init__(self, pool: asyncpg.Pool, mapper: Mapper[UUID], table: str = VIEW_NAME) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        mapper: Mapper[UUID],
+        table: str = VIEW_NAME,
+        failures: FailureCounter | None = None,
+    ) -> None:
         self.name = table
         self._pool = pool
         self._mapper = mapper
         self._table = table
+        self._failures = failures or FailureCounter(VIEW_NAME)
 
     async def position(self) -> int:
         return await read_position(self._pool, self._table)
 
-    async def handle(self, batch: Sequence[Notification]) -> float | None:
+    async def handle(self, batch: Sequence[Notification]) -> Handled:
         async with self._pool.acquire() as connection, connection.transaction():
-            return await self.apply_in(connection, batch)
+            handled = await self.apply_in(connection, batch)
+        self._failures.forget_upto(batch[-1].id)
+        return handled
 
     async def apply_in(
         self, connection: asyncpg.Connection, batch: Sequence[Notification]
-    ) -> float | None:
+    ) -> Handled:
         """Applies `batch` inside the caller's transaction, after locking the tracking row."""
         position = await lock_position(connection, self._table)
         fresh = [n for n in batch if n.id > position]
         if not fresh:
-            return None
-        events = [event for _, event in credential_events(self._mapper, fresh)]
-        ids = list({event.originator_id for event in events})
+            return Handled()
+        decoded, parked = decode_credential_events(self._mapper, fresh, self._failures)
+        ids = list({event.originator_id for _, event in decoded})
         current = await self._load(connection, ids)
         transcoder = self._mapper.transcoder
-        for credential_id, credential in apply_events(current, events).items():
+        changed, failed = apply_events(current, decoded)
+        parked.extend(self._failures.failed(n, "fold", exc) for n, exc in failed)
+        for credential_id, credential in changed.items():
             if credential is None:
                 await connection.execute(
                     f"DELETE FROM {self._table} WHERE credential_id = $1",  # noqa: S608
@@ -94,8 +108,9 @@ class PostgresCredentialsView:
                 )
             else:
                 await self._upsert(connection, CredentialRow.of(credential, transcoder))
+        await park(connection, parked)
         await set_position(connection, self._table, fresh[-1].id)
-        return timestamp_of(events[-1]) if events else None
+        return Handled(timestamp_of(decoded[-1][1]) if decoded else None, parked)
 
     async def _load(
         self, connection: asyncpg.Connection, ids: list[UUID]
@@ -176,7 +191,9 @@ async def rebuild(pool: asyncpg.Pool, mapper: Mapper[UUID], read_after: ReadAfte
     table = f"{VIEW_NAME}_rb_{secrets.token_hex(4)}"
     async with pool.acquire() as connection:
         await ensure_schema(connection, table)
-    fresh_view = PostgresCredentialsView(pool, mapper, table)
+    # a replay parks what it cannot apply at once, under the live view's name
+    failures = FailureCounter(VIEW_NAME, max_attempts=1, min_seconds=0.0)
+    fresh_view = PostgresCredentialsView(pool, mapper, table, failures)
     replayed = 0
     position = 0
     while True:

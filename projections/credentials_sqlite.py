@@ -13,8 +13,10 @@ from eventsourcing.persistence import Mapper, Notification
 
 from service.domain.credential import TempStrongPassword
 
-from .credential_states import credential_events, timestamp_of
+from .credential_states import decode_credential_events, timestamp_of
 from .credentials import COLUMNS, VIEW_NAME, CredentialRow, apply_events, decode_credential
+from .follower import Handled
+from .parking import FailureCounter, ParkedEvent
 
 # The view's name is a constant, not input.
 _DDL = f"""
@@ -41,6 +43,8 @@ class SqliteCredentialsView:
         self._connection.executescript(_DDL)
         self._lock = threading.Lock()
         self._mapper = mapper
+        self._failures = FailureCounter(VIEW_NAME)
+        self.parked: list[ParkedEvent] = []  # dev mode keeps them in memory (and the log)
 
     async def position(self) -> int:
         return await asyncio.to_thread(self._position)
@@ -52,10 +56,13 @@ class SqliteCredentialsView:
             ).fetchone()
         return int(row[0]) if row else 0
 
-    async def handle(self, batch: Sequence[Notification]) -> float | None:
-        return await asyncio.to_thread(self._handle, batch)
+    async def handle(self, batch: Sequence[Notification]) -> Handled:
+        handled = await asyncio.to_thread(self._handle, batch)
+        self._failures.forget_upto(batch[-1].id)
+        self.parked.extend(handled.parked)
+        return handled
 
-    def _handle(self, batch: Sequence[Notification]) -> float | None:
+    def _handle(self, batch: Sequence[Notification]) -> Handled:
         transcoder = self._mapper.transcoder
         with self._lock:
             cursor = self._connection.cursor()
@@ -65,16 +72,18 @@ class SqliteCredentialsView:
                     "SELECT position FROM projection_tracking WHERE name = ?", (VIEW_NAME,)
                 ).fetchone()[0]
                 fresh = [n for n in batch if n.id > position]
-                events = [e for _, e in credential_events(self._mapper, fresh)]
+                decoded, parked = decode_credential_events(self._mapper, fresh, self._failures)
                 current: dict[UUID, TempStrongPassword | None] = {}
-                for originator_id in {e.originator_id for e in events}:
+                for originator_id in {e.originator_id for _, e in decoded}:
                     row = cursor.execute(
                         f"SELECT state FROM {VIEW_NAME} WHERE credential_id = ?",  # noqa: S608
                         (str(originator_id),),
                     ).fetchone()
                     if row:
                         current[originator_id] = decode_credential(row[0], transcoder)
-                for credential_id, credential in apply_events(current, events).items():
+                changed, failed = apply_events(current, decoded)
+                parked.extend(self._failures.failed(n, "fold", exc) for n, exc in failed)
+                for credential_id, credential in changed.items():
                     if credential is None:
                         cursor.execute(
                             f"DELETE FROM {VIEW_NAME} WHERE credential_id = ?",  # noqa: S608
@@ -98,7 +107,7 @@ class SqliteCredentialsView:
             except BaseException:
                 cursor.execute("ROLLBACK")
                 raise
-        return timestamp_of(events[-1]) if events else None
+        return Handled(timestamp_of(decoded[-1][1]) if decoded else None, parked)
 
     async def page(
         self,

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
 
@@ -17,18 +18,15 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from service.persistence import APPLICATION_NAME
 from service.pg_pool import create_pool
 
+from .backoff import BackOff
+from .parking import ParkedEvent
+
 EVENTS_TABLE = f"{APPLICATION_NAME}_events"
 EVENTS_CHANNEL = EVENTS_TABLE  # the library NOTIFYs this channel on every insert
 BACKOFF_CAP_SECONDS = 5.0
 IDLE_WAIT_SECONDS = 1.0
 
 log = logging.getLogger("tempstrong.follower")
-
-
-class BackOff(Exception):
-    """A sink's way to say "not now": the follower backs off and retries, without a traceback."""
-
-
 _EXPECTED_OUTAGES = (OSError, asyncpg.PostgresError, PersistenceError, TimeoutError, BackOff)
 
 
@@ -42,17 +40,23 @@ class NotificationSource(Protocol):
     async def close(self) -> None: ...
 
 
-class Sink(Protocol):
-    """Applies a batch and records `batch[-1].id` as its position in one transaction.
+@dataclass(frozen=True)
+class Handled:
+    """What a sink did with a batch: the newest applied event's time (epoch seconds) and the
+    events it parked."""
 
-    `handle` returns the newest applied event's timestamp (epoch seconds), or None.
-    """
+    newest: float | None = None
+    parked: Sequence[ParkedEvent] = ()
+
+
+class Sink(Protocol):
+    """Applies a batch and records `batch[-1].id` as its position in one transaction."""
 
     name: str
 
     async def position(self) -> int: ...
 
-    async def handle(self, batch: Sequence[Notification]) -> float | None: ...
+    async def handle(self, batch: Sequence[Notification]) -> Handled: ...
 
 
 class PostgresNotifications:
@@ -175,6 +179,18 @@ class FollowerMetrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=registry,
         )
+        self.parked = Counter(
+            "tempstrong_parked_total",
+            "Events a follower gave up on and parked, per follower",
+            ["follower"],
+            registry=registry,
+        )
+        self.parked_waiting = Gauge(
+            "tempstrong_parked_events",
+            "Parked events not republished (publisher) or rebuilt over (views), per follower",
+            ["follower"],
+            registry=registry,
+        )
         self.heartbeat = Gauge(
             "tempstrong_follower_heartbeat_timestamp_seconds",
             "Last time the follower loop ran, per follower",
@@ -211,9 +227,11 @@ class Follower:
                 batch = await self._source.read_after(position, self._batch_size)
                 newest: float | None = None
                 if batch:
-                    newest = await self._sink.handle(batch)
+                    handled = await self._sink.handle(batch)
+                    newest = handled.newest
                     position = batch[-1].id
                     self._metrics.applied.labels(name).inc(len(batch))
+                    self._report_parked(handled.parked)
                 else:
                     await self._source.wait_for_new(IDLE_WAIT_SECONDS)
                 self.position = position
@@ -235,6 +253,18 @@ class Follower:
                     await self._source.reset()
                 await _sleep_or_stop(stop, backoff)
                 backoff = min(backoff * 2, BACKOFF_CAP_SECONDS)
+
+    def _report_parked(self, parked: Sequence[ParkedEvent]) -> None:
+        for event in parked:
+            self._metrics.parked.labels(self._sink.name).inc()
+            log.warning(
+                "event parked",
+                extra={
+                    "follower": self._sink.name,
+                    "event_id": str(event.event_id),
+                    "reason": event.reason,
+                },
+            )
 
     async def _observe_lag(self, position: int, newest: float | None) -> None:
         name = self._sink.name

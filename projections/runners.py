@@ -21,10 +21,10 @@ from .credential_states import CredentialCache
 from .credentials import VIEW_NAME
 from .credentials_pg import PostgresCredentialsView, ensure_schema, rebuild
 from .follower import Follower, FollowerMetrics, PostgresNotifications
+from .parking import waiting
 from .publisher.amqp import AmqpTransport
-from .publisher.parking import waiting
 from .publisher.republish import RepublishRefused, republish
-from .publisher.sink import PostgresTracking, PublisherMetrics, PublisherSink
+from .publisher.sink import PUBLISHER_NAME, PostgresTracking, PublisherMetrics, PublisherSink
 from .publisher.sink import ensure_schema as ensure_publisher_schema
 
 log = logging.getLogger("tempstrong.projections")
@@ -68,9 +68,12 @@ async def run_projector(settings: Settings, stop: asyncio.Event) -> None:
             await ensure_schema(connection)
         registry = CollectorRegistry()
         view = PostgresCredentialsView(pool, event_mapper())
-        follower = Follower(source, view, FollowerMetrics(registry))
+        metrics = FollowerMetrics(registry)
+        follower = Follower(source, view, metrics)
         log.info("projector started", extra={"view": VIEW_NAME})
+        gauge = asyncio.create_task(_watch_parked(pool, VIEW_NAME, metrics, stop))
         await _run_follower(follower, registry, settings.metrics_port, stop)
+        await gauge
     finally:
         await source.close()
         await pool.close()
@@ -88,12 +91,14 @@ async def run_publisher(settings: Settings, stop: asyncio.Event) -> None:
     try:
         await ensure_publisher_schema(pool)
         registry = CollectorRegistry()
-        metrics = PublisherMetrics(registry)
         states = CredentialCache(store.get_at)
-        sink = PublisherSink(PostgresTracking(pool), mapper, states, transport, metrics)
-        follower = Follower(source, sink, FollowerMetrics(registry))
+        sink = PublisherSink(
+            PostgresTracking(pool), mapper, states, transport, PublisherMetrics(registry)
+        )
+        metrics = FollowerMetrics(registry)
+        follower = Follower(source, sink, metrics)
         log.info("publisher started")
-        gauge = asyncio.create_task(_watch_parked(pool, metrics, stop))
+        gauge = asyncio.create_task(_watch_parked(pool, PUBLISHER_NAME, metrics, stop))
         await _run_follower(follower, registry, settings.metrics_port, stop)
         await gauge
     finally:
@@ -103,11 +108,13 @@ async def run_publisher(settings: Settings, stop: asyncio.Event) -> None:
         await store.close()
 
 
-async def _watch_parked(pool: asyncpg.Pool, metrics: PublisherMetrics, stop: asyncio.Event) -> None:
-    """Keeps the parked-events gauge current (republish runs in other processes)."""
+async def _watch_parked(
+    pool: asyncpg.Pool, follower: str, metrics: FollowerMetrics, stop: asyncio.Event
+) -> None:
+    """Keeps the parked-events gauge current (republish and rebuild run in other processes)."""
     while not stop.is_set():
         with contextlib.suppress(*DATABASE_ERRORS):
-            metrics.parked_waiting.set(await waiting(pool))
+            metrics.parked_waiting.labels(follower).set(await waiting(pool, follower))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), PARKED_GAUGE_SECONDS)
 

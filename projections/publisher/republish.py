@@ -11,9 +11,9 @@ from service.store_pg import PostgresStore
 
 from ..credential_states import fold
 from ..follower import PostgresNotifications
+from ..parking import find, mark_republished
 from .messages import messages_for
-from .parking import find, mark_republished
-from .sink import Transport
+from .sink import PUBLISHER_NAME, Transport
 
 
 class RepublishRefused(Exception):
@@ -33,7 +33,7 @@ async def republish(
     Returns how many messages were confirmed. The event arrives after later events of its
     credential; consumers order by `data.version`.
     """
-    parked = await find(pool, event_id)
+    parked = await find(pool, PUBLISHER_NAME, event_id)
     if parked is None:
         raise RepublishRefused(f"no parked event {event_id}")
     (notification,) = await notifications.read_after(parked.notification_id - 1, 1)
@@ -53,5 +53,5 @@ async def republish(
     except Exception as exc:
         reason = f"event {event_id} was not published ({type(exc).__name__})"
         raise RepublishRefused(reason) from None
-    await mark_republished(pool, event_id)
+    await mark_republished(pool, PUBLISHER_NAME, event_id)
     return len(messages)

@@ -10,40 +10,28 @@ one event never stops the stream for every client.
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
 
 import asyncpg
 from eventsourcing.persistence import Mapper, Notification
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter
 
 from service.domain.credential import TempStrongPassword
 
-from ..credential_states import CredentialCache, is_credential_topic, timestamp_of
-from ..follower import BackOff
+from ..backoff import BackOff
+from ..credential_states import CredentialCache, decode_credential_events, timestamp_of
+from ..follower import Handled
+from ..parking import FailureCounter, ParkedEvent, ensure_parking, park
 from ..tracking import advance_position, ensure_tracking, lock_schema, read_position
 from .messages import Kind, Outgoing, messages_for
-from .parking import ParkedEvent, ensure_parking, park
 
 PUBLISHER_NAME = "publisher"
-MAX_EVENT_ATTEMPTS = 5
-# An event is parked only after failing for this long too: a broker that refuses messages for a
-# few seconds (an alarm, a restart) must not park events that would go through a moment later.
-MIN_SECONDS_BEFORE_PARKING = 10.0
-
-log = logging.getLogger("tempstrong.publisher")
 
 
 class BrokerUnavailable(BackOff):
     """The broker cannot be reached or stopped answering: nothing is the message's fault."""
-
-
-class EventNotPublished(BackOff):
-    """An event failed; the batch is retried (after the follower's backoff) until it is parked."""
 
 
 class Transport(Protocol):
@@ -70,22 +58,6 @@ class PublisherMetrics:
             ["kind"],
             registry=registry,
         )
-        self.parked = Counter(
-            "tempstrong_publisher_parked_total",
-            "Events the publisher gave up on and parked (see tempstrong republish)",
-            registry=registry,
-        )
-        self.parked_waiting = Gauge(
-            "tempstrong_publisher_parked_events",
-            "Parked events not republished yet",
-            registry=registry,
-        )
-
-
-@dataclass
-class _Attempts:
-    count: int
-    first: float
 
 
 class PublisherSink:
@@ -98,48 +70,33 @@ class PublisherSink:
         states: CredentialCache,
         transport: Transport,
         metrics: PublisherMetrics,
-        *,
-        max_attempts: int = MAX_EVENT_ATTEMPTS,
-        min_seconds_before_parking: float = MIN_SECONDS_BEFORE_PARKING,
-        clock: Callable[[], float] = time.monotonic,
+        failures: FailureCounter | None = None,
     ) -> None:
         self._tracking = tracking
         self._mapper = mapper
         self._states = states
         self._transport = transport
         self._metrics = metrics
-        self._max_attempts = max_attempts
-        self._min_seconds = min_seconds_before_parking
-        self._clock = clock
-        self._attempts: dict[int, _Attempts] = {}
+        self._failures = failures or FailureCounter(PUBLISHER_NAME)
 
     async def position(self) -> int:
         return await self._tracking.position()
 
-    async def handle(self, batch: Sequence[Notification]) -> float | None:
+    async def handle(self, batch: Sequence[Notification]) -> Handled:
+        decoded, parked = decode_credential_events(self._mapper, batch, self._failures)
         ready: list[tuple[Notification, list[Outgoing]]] = []
-        parked: list[ParkedEvent] = []
         newest: float | None = None
-        for notification in batch:
-            if not is_credential_topic(notification.topic):
-                continue
+        for notification, domain_event in decoded:
             try:
-                domain_event = self._mapper.to_domain_event(notification)
                 credential = await self._states.after(domain_event)
                 ready.append((notification, messages_for(credential, domain_event)))
                 newest = timestamp_of(domain_event)
             except Exception as exc:  # whatever it is, it is this event's
-                parked.append(self._failed(notification, "encode", exc))
+                parked.append(self._failures.failed(notification, "encode", exc))
         await self._publish(ready, parked)
         await self._tracking.record(batch[-1].id, parked)
-        self._forget_attempts_upto(batch[-1].id)
-        for event in parked:
-            self._metrics.parked.inc()
-            log.warning(
-                "event parked",
-                extra={"event_id": str(event.event_id), "reason": event.reason},
-            )
-        return newest
+        self._failures.forget_upto(batch[-1].id)
+        return Handled(newest, parked)
 
     async def _publish(
         self, ready: list[tuple[Notification, list[Outgoing]]], parked: list[ParkedEvent]
@@ -173,45 +130,15 @@ class PublisherSink:
         if refused and len(refused) == len(ready):
             # It refuses everything: the broker's state (permissions, a missing exchange), not
             # an event's fault. Nothing is parked; the follower backs off and tries again.
-            raise EventNotPublished(f"the broker refused all {len(ready)} events of the batch")
+            raise BrokerUnavailable(f"the broker refused all {len(ready)} events of the batch")
         for notification, refusal in refused:
-            parked.append(self._failed(notification, "publish", refusal))
-
-    def _failed(self, notification: Notification, stage: str, exc: Exception) -> ParkedEvent:
-        """The event to park once it failed often and long enough; else EventNotPublished."""
-        now = self._clock()
-        attempts = self._attempts.setdefault(notification.id, _Attempts(0, now))
-        attempts.count += 1
-        reason = f"{stage}: {_describe(exc)}"
-        if attempts.count < self._max_attempts or now - attempts.first < self._min_seconds:
-            raise EventNotPublished(
-                f"notification {notification.id} not published ({reason}), attempt {attempts.count}"
-            )
-        return ParkedEvent(
-            notification.id,
-            UUID(str(notification.originator_id)),
-            notification.originator_version,
-            notification.topic,
-            reason,
-            attempts.count,
-        )
-
-    def _forget_attempts_upto(self, position: int) -> None:
-        for notification_id in [n for n in self._attempts if n <= position]:
-            del self._attempts[notification_id]
+            parked.append(self._failures.failed(notification, "publish", refusal))
 
     def _count(self, messages: Sequence[Outgoing]) -> None:
         for kind in Kind:
             sent = sum(1 for m in messages if m.kind is kind)
             if sent:
                 self._metrics.published.labels(kind.value).inc(sent)
-
-
-def _describe(exc: Exception) -> str:
-    """The exception's type, and its text only where it names an encoding limit (no data)."""
-    if isinstance(exc, TypeError | ValueError) and "exceeds" in str(exc):
-        return f"{type(exc).__name__}: {str(exc)[:120]}"
-    return type(exc).__name__
 
 
 async def ensure_schema(pool: asyncpg.Pool) -> None:

@@ -8,6 +8,7 @@ the delivery exchange; the attempt number travels in the `x-attempt` header. Dea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -132,7 +133,10 @@ class AmqpConsumer:
             log.info("consuming", extra={"queue": DELIVERY_QUEUE, "prefetch": self._prefetch})
             await stop.wait()
             self._stopping = True
-            await queue.cancel(consumer_tag)
+            # a channel the broker closed (a restart, a shutdown) has no consumer to cancel;
+            # the messages in hand still finish
+            with contextlib.suppress(*_SETTLE_ERRORS):
+                await queue.cancel(consumer_tag)
             await self._drain()
         finally:
             self._metrics.consuming.set(0)

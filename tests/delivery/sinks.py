@@ -101,6 +101,10 @@ class SmtpSink:
         with self._lock:
             return [mail for mail in self._mails if address in mail.recipients]
 
+    def all(self) -> list[ReceivedMail]:
+        with self._lock:
+            return list(self._mails)
+
     def start(self) -> None:
         self._controller.start()
 

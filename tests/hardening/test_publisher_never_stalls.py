@@ -12,8 +12,8 @@ import json
 import os
 import uuid
 
+from projections.parking import PARKED_TABLE, FailureCounter
 from projections.publisher.messages import Kind
-from projections.publisher.parking import PARKED_TABLE
 from service.application import UserProfile
 from service.correlation import correlation_id_of
 from service.domain.credential import TempStrongPassword
@@ -44,7 +44,7 @@ async def test_a_254_character_ext_id_is_published_with_an_event_id(settings):
         assert ids >= {str(event_id(created.credential.id, v)) for v in (1, 2)}
         assert all(len(i.encode()) <= 255 for i in ids)
         assert len(events) == 3  # created, reset, and the next credential's created
-        assert world.metric("tempstrong_publisher_parked_total") == 0
+        assert world.metric("tempstrong_parked_total", {"follower": "publisher"}) == 0
 
 
 def test_a_stored_correlation_id_outside_the_syntax_is_not_carried_on():
@@ -88,7 +88,7 @@ async def test_an_x_request_id_outside_the_syntax_is_replaced_and_never_stored(a
 
 
 async def test_an_event_that_does_not_decode_is_parked_and_the_stream_goes_on(settings):
-    options = {"max_attempts": 2, "min_seconds_before_parking": 0.0}
+    options = {"failures": FailureCounter("publisher", max_attempts=2, min_seconds=0.0)}
     async with publishing_world(settings, HASH_KEY, **options) as world:
         poison_id = uuid.uuid4()
         topic = "service.domain.credential:TempStrongPassword.TempStrongPasswordReset"
@@ -106,8 +106,8 @@ async def test_an_event_that_does_not_decode_is_parked_and_the_stream_goes_on(se
         ]
         row = await world.pool.fetchrow(f"SELECT * FROM {PARKED_TABLE}")
         assert row["event_id"] == event_id(poison_id, 1)
-        assert row["reason"].startswith("encode: ") and row["attempts"] == 2
-        assert world.metric("tempstrong_publisher_parked_total") == 1
+        assert row["reason"].startswith("decode: ") and row["attempts"] == 2
+        assert world.metric("tempstrong_parked_total", {"follower": "publisher"}) == 1
         # it still cannot be published: republish says so and leaves it parked
         result = await asyncio.to_thread(
             run, ["republish", str(row["event_id"])], _env(world), os.getcwd()
@@ -122,7 +122,7 @@ async def test_an_event_the_broker_refuses_is_parked_then_republished(settings):
     def refuse(message) -> bool:  # type: ignore[no-untyped-def]
         return message.kind is Kind.EVENT and json.loads(message.body)["subject"] == "refused-cred"
 
-    options = {"max_attempts": 2, "min_seconds_before_parking": 0.0}
+    options = {"failures": FailureCounter("publisher", max_attempts=2, min_seconds=0.0)}
     async with publishing_world(settings, HASH_KEY, refuse=refuse, **options) as world:
         await _user_with_credential(world.service, "refused", "refused-cred")
         await _user_with_credential(world.service, "other", "other-cred")

@@ -52,11 +52,12 @@ async def _workload(service, stop: asyncio.Event, users: int) -> int:
 async def _expected_rows(store: EventStoreApp) -> dict:
     notifications = store.recorder.select_notifications(1, 1_000_000)
     events = [
-        store.mapper.to_domain_event(n)
+        (n, store.mapper.to_domain_event(n))
         for n in notifications
         if n.topic.startswith("service.domain.credential:")
     ]
-    folded = apply_events({}, events)
+    folded, failed = apply_events({}, events)
+    assert failed == []
     return {
         cid: CredentialRow.of(c, store.mapper.transcoder)
         for cid, c in folded.items()

@@ -5,10 +5,10 @@ clients:
   acme:
     defaultPolicy: tsp-default
     policies: [tsp-hmac, tsp-hidden-sms, tsp-none, tsp-busy, tsp-two-resets, tsp-strict,
-               tsp-threshold, tsp-short-life]
+               tsp-threshold, tsp-short-life, tsp-soak]
   other:
     defaultPolicy: tsp-default
-    policies: [tsp-other-none]
+    policies: [tsp-other-none, tsp-soak]
   plain:
 policies:
   tsp-default:
@@ -55,6 +55,12 @@ policies:
   tsp-other-none:
     type: TempStrongPasswordPolicy
     sendingMethod: None
+  tsp-soak:
+    type: TempStrongPasswordPolicy
+    sendingMethod: Email
+    maxResetCount: 1000000
+    maxCredFailureCount: 1000000
+    tmpLockingThreshold: 1000000
   pw-policy:
     type: PasswordPolicy
 """
