@@ -1,7 +1,7 @@
 """Renders k8s/base and every overlay with `kubectl kustomize`, validates each object offline
 against the Kubernetes JSON schemas (kubernetes-validate, strict) and checks the rules of
 docs/operations.md: probes, resources, hardening, Secrets by reference, HPA, PDBs, NetworkPolicies,
-the migrate Job.
+the migrate Job; and k8s/monitoring, alone and added to each overlay.
 
 Without kubectl the module is skipped, except under CI, where it fails: run
 `.ci/install-k8s-tools.sh` first.
@@ -121,7 +121,11 @@ def _kubernetes_validate() -> Any:
 
 @cache
 def _render(tree: str) -> tuple[dict[str, Any], ...]:
-    path = K8S / tree if tree == "base" else K8S / "overlays" / tree
+    return _render_path(K8S / tree if tree == "base" else K8S / "overlays" / tree)
+
+
+@cache
+def _render_path(path: Path) -> tuple[dict[str, Any], ...]:
     result = subprocess.run(
         [_kubectl(), "kustomize", str(path)],
         capture_output=True,
@@ -611,3 +615,93 @@ def test_network_policies_allow_exactly_what_each_process_needs(tree: str) -> No
                     }
                 }
             ], process
+
+
+# ---------------------------------------------------------------------------------- monitoring
+
+MONITORING = K8S / "monitoring"
+# ConfigMap -> the one source file it carries.
+MONITORING_CONFIGMAPS = {
+    "tempstrong-grafana-dashboard": "tempstrong-dashboard.json",
+    "tempstrong-prometheus-rules": "tempstrong-rules.yaml",
+}
+
+
+def _strict_problems(objects: tuple[dict[str, Any], ...]) -> list[str]:
+    kubernetes_validate = _kubernetes_validate()
+    problems = []
+    for obj in objects:
+        try:
+            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            problems.append(f"{obj['kind']}/{obj['metadata']['name']}: {exc.message}")
+        except kubernetes_validate.SchemaNotFoundError as exc:
+            problems.append(f"{obj['kind']}/{obj['metadata']['name']}: {exc.message}")
+    return problems
+
+
+def _check_monitoring_configmaps(objects: tuple[dict[str, Any], ...]) -> None:
+    configmaps = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ConfigMap"}
+    for name, source in MONITORING_CONFIGMAPS.items():
+        assert name in configmaps, f"{name}: a stable name (no hash suffix) for Grafana/Prometheus"
+        text = (MONITORING / source).read_text(encoding="utf-8")
+        assert configmaps[name]["data"] == {source: text}, f"{name} carries {source} as it is"
+    dashboard = configmaps["tempstrong-grafana-dashboard"]["metadata"]["labels"]
+    assert dashboard.get("grafana_dashboard") == "1", "the Grafana sidecar's label"
+    rules = configmaps["tempstrong-prometheus-rules"]["metadata"]["labels"]
+    assert "grafana_dashboard" not in rules
+
+
+def test_monitoring_renders_alone_and_validates() -> None:
+    objects = _render_path(MONITORING)
+    assert sorted((o["kind"], o["metadata"]["name"]) for o in objects) == [
+        ("ConfigMap", name) for name in sorted(MONITORING_CONFIGMAPS)
+    ]
+    _check_monitoring_configmaps(objects)
+    problems = _strict_problems(objects)
+    assert not problems, "\n".join(problems)
+
+
+def test_monitoring_added_to_an_overlay(overlay: str, tmp_path: Path) -> None:
+    """What docs/operations.md tells operators to do: list ../../monitoring under `bases:`."""
+    copy = tmp_path / overlay
+    shutil.copytree(K8S / "overlays" / overlay, copy)
+    kustomization = yaml.safe_load((copy / "kustomization.yaml").read_text(encoding="utf-8"))
+    assert kustomization["bases"] == ["../../base"]
+    kustomization["bases"] = [os.path.relpath(p, copy) for p in (K8S / "base", MONITORING)]
+    (copy / "kustomization.yaml").write_text(yaml.safe_dump(kustomization), encoding="utf-8")
+    objects = _render_path(copy)
+    _check_monitoring_configmaps(objects)
+    for obj in objects:
+        if obj["kind"] != "Namespace":
+            assert obj["metadata"].get("namespace") == NAMESPACES[overlay], obj["metadata"]["name"]
+    added = [o for o in objects if o not in _render(overlay)]
+    assert sorted(o["metadata"]["name"] for o in added) == sorted(MONITORING_CONFIGMAPS)
+    problems = _strict_problems(objects)
+    assert not problems, "\n".join(problems)
+
+
+def test_monitoring_for_the_prometheus_operator() -> None:
+    """Custom resources: rendered and checked here, never part of an overlay the strict schema
+    check validates. That the PrometheusRule is generated from the rule file: test_monitoring.py."""
+    objects = _render_path(MONITORING / "prometheus-operator")
+    kinds = {o["kind"]: o for o in objects}
+    assert set(kinds) == {"PrometheusRule", "PodMonitor"}
+    assert all(o["apiVersion"] == "monitoring.coreos.com/v1" for o in objects)
+    assert kinds["PrometheusRule"]["spec"] == yaml.safe_load(
+        (MONITORING / "tempstrong-rules.yaml").read_text(encoding="utf-8")
+    )
+    monitor = kinds["PodMonitor"]["spec"]
+    assert monitor["namespaceSelector"] == {"any": True}, "one PodMonitor for every namespace"
+    api = deployments("base")["api"]["spec"]["template"]
+    assert _matches(monitor["selector"], api["metadata"]["labels"])
+    ports = {e["port"] for e in monitor["podMetricsEndpoints"]}
+    assert ports == {"http", "metrics"}
+    for process, deployment in deployments("base").items():
+        template = deployment["spec"]["template"]
+        assert _matches(monitor["selector"], template["metadata"]["labels"]), process
+        named = {p["name"] for p in only_container(template).get("ports", [])}
+        assert named & ports, f"{process}: no port the PodMonitor scrapes"
+    assert {"app.kubernetes.io/name", "app.kubernetes.io/component"} <= set(
+        monitor["podTargetLabels"]
+    ), "TempstrongTargetDown selects and names targets by these labels"
