@@ -265,6 +265,29 @@ psql_admin() {
     psql -h 127.0.0.1 -p 5432 -U postgres -d postgres -v ON_ERROR_STOP=1 -qAt "$@" >/dev/null 2>&1
 }
 
+sweep_stale() {
+    # databases and vhosts of earlier runs whose clean-up could not finish (killed, or the broker
+    # down at the time): this script's names only, and only those more than an hour old
+    local name born
+    while read -r name; do
+        born=${name#tempstrong_smoke_}
+        born=${born%%_*}
+        [ $(($(date +%s) - born)) -gt 3600 ] || continue
+        if [[ $1 == database ]]; then
+            psql_admin -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" || true
+        else
+            rabbitmqctl -q delete_vhost "$name" >/dev/null 2>&1 || true
+        fi
+    done < <(
+        if [[ $1 == database ]]; then
+            psql -h 127.0.0.1 -p 5432 -U postgres -d postgres -qAt \
+                -c "SELECT datname FROM pg_database" 2>/dev/null
+        else
+            rabbitmqctl -q list_vhosts name 2>/dev/null
+        fi | grep -E '^tempstrong_smoke_[0-9]+_[0-9]+$'
+    )
+}
+
 free_ports() { # free_ports N: N distinct free loopback ports
     python3 - "$1" <<'EOF'
 import socket, sys
@@ -359,6 +382,8 @@ smoke() {
     local stopped exit_code seconds stop_report=()
     started=$(now)
     pg_isready -h 127.0.0.1 -p 5432 -q || fail "PostgreSQL is not reachable on 127.0.0.1:5432"
+    sweep_stale database
+    sweep_stale vhost
     rabbitmqctl -q add_vhost "$VHOST" >/dev/null 2>&1 || fail "RabbitMQ: rabbitmqctl add_vhost"
     VHOST_CREATED=1
     rabbitmqctl -q set_permissions -p "$VHOST" guest '.*' '.*' '.*' >/dev/null 2>&1 ||
