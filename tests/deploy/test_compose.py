@@ -289,8 +289,6 @@ def test_dockerfile_builder_uses_the_project() -> None:
 
 def test_dockerfile_runtime_settings() -> None:
     final = stages()[-1]
-    keywords = [k for k, _ in dockerfile_instructions()]
-    assert "HEALTHCHECK" not in keywords
     users = [rest for keyword, rest in final if keyword == "USER"]
     assert users, "the final stage needs a USER"
     user = users[-1].split(":")[0]
@@ -301,6 +299,66 @@ def test_dockerfile_runtime_settings() -> None:
     assert json.loads(cmd[-1]) == ["api"]
     env = " ".join(rest for keyword, rest in final if keyword == "ENV")
     assert re.search(r"\bTEMPSTRONG_HTTP_HOST=0\.0\.0\.0\b", env)
+
+
+def healthcheck_command() -> list[str]:
+    """The JSON command of the final stage's one HEALTHCHECK."""
+    checks = [rest for keyword, rest in stages()[-1] if keyword == "HEALTHCHECK"]
+    assert len(checks) == 1, "the final stage needs exactly one HEALTHCHECK"
+    options, _, command = checks[0].partition("CMD ")
+    assert "--interval=" in options and "--timeout=" in options
+    return list(json.loads(command))
+
+
+def test_dockerfile_healthcheck_runs_the_script_it_copies() -> None:
+    command = healthcheck_command()
+    assert command[0] == "python3", "the image has python3 on its PATH, and no curl"
+    copies = [rest.split() for keyword, rest in stages()[-1] if keyword == "COPY"]
+    assert ["deploy/healthcheck.py", command[1]] in copies
+    assert (REPO / "deploy" / "healthcheck.py").is_file()
+    assert not any(k == "HEALTHCHECK" for stage in stages()[:-1] for k, _ in stage)
+
+
+def test_compose_healthchecks_match_the_image(services: dict[str, dict[str, Any]]) -> None:
+    for name in ("projector", "publisher", "delivery"):
+        assert services[name]["healthcheck"]["test"] == ["CMD", *healthcheck_command()], name
+    api = services["api"]["healthcheck"]["test"]
+    assert api[:2] == ["CMD", "python3"] and "127.0.0.1:8080/readyz" in api[-1]
+
+
+def test_dockerfile_installs_the_locked_wheels_only() -> None:
+    text = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
+    assert not re.search(r"^#\s*syntax\s*=", text, re.M | re.I), "no BuildKit frontend to fetch"
+    assert "build-essential" not in text and "gcc" not in text
+    builder = " ".join(rest for _, rest in stages()[0])
+    for option in ("--require-hashes", "--only-binary=:all:", "-r deploy/requirements.lock"):
+        assert option in builder, option
+    assert "-r deploy/build-requirements.lock" in builder
+    project_install = builder[builder.index("pip wheel") :]
+    assert "--no-deps" in project_install and "--no-build-isolation" in project_install
+    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11-slim$", text, re.M)
+
+
+def dockerignore_patterns() -> list[str]:
+    lines = (REPO / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def test_dockerignore_lets_in_only_what_the_dockerfile_copies() -> None:
+    patterns = dockerignore_patterns()
+    assert patterns[0] in ("*", "**"), ".dockerignore starts by leaving everything out"
+    let_in = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}
+    sources = set()
+    for stage in stages():
+        for keyword, rest in stage:
+            if keyword == "COPY" and not rest.startswith("--from="):
+                *paths, _ = rest.split()
+                sources.update(path.rstrip("/") for path in paths)
+    assert let_in == sources, "re-include exactly the Dockerfile's COPY sources"
+    for secret in (".git", ".venv", "deploy/dev-secrets", "var", "tests"):
+        assert not any(source == secret or source.startswith(secret + "/") for source in let_in)
+    for cache in ("**/__pycache__", "**/*.pyc"):
+        assert cache in patterns
 
 
 # ---------------------------------------------------------------------------------- dev secrets
