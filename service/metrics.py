@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -55,6 +55,11 @@ class ApiMetrics:
             "tempstrong_resets_total",
             "Reset commands by outcome (error code or ok/replayed)",
             ["outcome"],
+            registry=self.registry,
+        )
+        self.ready = Gauge(
+            "tempstrong_api_ready",
+            "1 when the last readiness check (/readyz: PostgreSQL reachable) passed, else 0",
             registry=self.registry,
         )
         self.verifications = Counter(

@@ -6,6 +6,8 @@ from enum import StrEnum
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from service.contracts.envelope import DELIVERABLE_METHODS
+
 
 class DeliveryOutcome(StrEnum):
     DELIVERED = "delivered"
@@ -39,6 +41,11 @@ class DeliveryMetrics:
             "When the worker last finished handling an envelope (shows the loop is alive)",
             registry=self.registry,
         )
+
+        # every series exists from the start at 0, so `increase()` also sees a pod's first one
+        for method in DELIVERABLE_METHODS:
+            for outcome in DeliveryOutcome:
+                self.deliveries.labels(channel=method.value, outcome=outcome.value)
 
     def count(self, channel: str, outcome: DeliveryOutcome) -> None:
         self.deliveries.labels(channel=channel, outcome=outcome.value).inc()

@@ -22,7 +22,10 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    if await context_of(request).is_ready():
+    ctx = context_of(request)
+    ready = await ctx.is_ready()
+    ctx.metrics.ready.set(1 if ready else 0)
+    if ready:
         return web.json_response({"status": "ready"})
     return error_response("errors.unavailable", "The database is not reachable.")
 

@@ -171,7 +171,7 @@ def test_the_required_alerts_exist() -> None:
     assert alert_on("tempstrong_projection_lag_seconds")  # projection lag
     stalled = expressions["TempstrongPublisherStalled"]
     assert "tempstrong_follower_heartbeat_timestamp_seconds" in stalled
-    assert alert_on("tempstrong_publisher_parked_events")
+    assert alert_on("tempstrong_parked_events")
     assert alert_on('outcome="dead_lettered"')
     assert alert_on("tempstrong_delivery_consuming")
     assert alert_on("tempstrong_follower_errors_total")
@@ -252,8 +252,8 @@ def test_the_dashboard_shows_what_the_issue_asks_for() -> None:
         "tempstrong_projection_lag_events",  # projection lag, events and seconds
         "tempstrong_projection_lag_seconds",
         'tempstrong_projection_lag_events{namespace=~"$namespace", follower="publisher"}',
-        "tempstrong_publisher_parked_events",
-        "tempstrong_publisher_parked_total",
+        "tempstrong_parked_events",
+        "tempstrong_parked_total",
         "sum by (channel, outcome) (rate(tempstrong_deliveries_total",  # per channel
         'outcome="dead_lettered"',
         "tempstrong_api_ready",  # readiness
