@@ -11,7 +11,7 @@ import asyncpg
 from eventsourcing.persistence import Mapper, Notification
 
 from service.domain.credential import TempStrongPassword
-from service.pg_pool import create_pool
+from service.eventstore.pool import create_pool
 
 from .credential_states import decode_credential_events, timestamp_of
 from .credentials import COLUMNS, VIEW_NAME, CredentialRow, apply_events, decode_credential

@@ -12,15 +12,16 @@ import asyncpg
 from prometheus_client import CollectorRegistry
 
 from service.config import Settings
-from service.persistence import event_mapper
-from service.pg_pool import DATABASE_ERRORS, create_pool
+from service.eventstore.library import event_mapper
+from service.eventstore.notifications import PostgresNotifications
+from service.eventstore.pool import DATABASE_ERRORS, create_pool
+from service.eventstore.postgres import PostgresStore
 from service.processes import serve_health
-from service.store_pg import PostgresStore
 
 from .credential_states import CredentialCache
 from .credentials import VIEW_NAME
 from .credentials_pg import PostgresCredentialsView, ensure_schema, rebuild
-from .follower import Follower, FollowerMetrics, PostgresNotifications
+from .follower import Follower, FollowerMetrics
 from .parking import waiting
 from .publisher.amqp import AmqpTransport
 from .publisher.republish import RepublishRefused, republish

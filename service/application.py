@@ -20,8 +20,8 @@ from .domain.out_of_band import PasswordSplit, check_delivery_address, split_pas
 from .domain.password import PasswordHasher, generate_password
 from .domain.states import CredentialState
 from .domain.user import User
+from .eventstore.port import AggregateStore
 from .sealing import Sealer
-from .store import AggregateStore
 
 MAX_ATTEMPTS = 8
 

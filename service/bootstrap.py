@@ -15,11 +15,11 @@ from .auth import JwksKeys, TokenVerifier
 from .config import ConfigError, Settings, load_policy_file
 from .domain.catalog import PolicyCatalog
 from .domain.password import PasswordHasher
+from .eventstore.library import event_mapper
+from .eventstore.port import AggregateStore
+from .eventstore.postgres import PostgresStore
 from .http.context import ApiContext
-from .persistence import event_mapper
 from .sealing import Sealer, SealingError
-from .store import AggregateStore
-from .store_pg import PostgresStore
 
 API_SETTINGS = (
     "database_url",

@@ -143,7 +143,7 @@ def _rebuild(view: str) -> int:
 def _migrate() -> int:
     import asyncio
 
-    from .persistence import EventStoreApp, postgres_env
+    from .eventstore.library import EventStoreApp, postgres_env
 
     settings = Settings.from_env()
     settings.require("migrate", "database_url")

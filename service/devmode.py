@@ -11,20 +11,20 @@ from aiohttp import web
 
 from projections.credential_states import CredentialCache
 from projections.credentials_sqlite import SqliteCredentialsView
-from projections.follower import Follower, FollowerMetrics, RecorderNotifications
+from projections.follower import Follower, FollowerMetrics
 from projections.publisher.inprocess import InProcessTransport
 from projections.publisher.sink import MemoryTracking, PublisherMetrics, PublisherSink
+from service.eventstore.notifications import RecorderNotifications
 
 from .bootstrap import build_service, build_verifier
 from .config import Settings, load_policy_file
 from .delivery.inprocess import build_dev_delivery
 from .devkeys import DEV_AUDIENCE, DEV_ISSUER, DevKeys, make_dev_keys
+from .eventstore.library import EventStoreApp, LibraryStore, sqlite_env
 from .http.app import create_app
 from .http.context import ApiContext
 from .inprocess_queue import InProcessQueue
 from .permissions import ALL_CLIENTS, Permission
-from .persistence import EventStoreApp, sqlite_env
-from .store import LibraryStore
 
 DEV_CLIENT = "client-123"
 DEV_POLICIES = """\

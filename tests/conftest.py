@@ -18,14 +18,15 @@ from projections.credentials_pg import (
     PostgresCredentialsView,
     ensure_schema,
 )
-from projections.follower import Follower, FollowerMetrics, PostgresNotifications
+from projections.follower import Follower, FollowerMetrics
 from service.bootstrap import build_service, build_verifier, postgres_readiness
 from service.config import Settings, load_policy_file
 from service.devkeys import make_dev_keys
+from service.eventstore.library import EventStoreApp, postgres_env
+from service.eventstore.notifications import PostgresNotifications
+from service.eventstore.postgres import PostgresStore
 from service.http.app import create_app
 from service.http.context import ApiContext
-from service.persistence import EventStoreApp, postgres_env
-from service.store_pg import PostgresStore
 from tests.support.clock import SettableClock
 from tests.support.database import create_database, drop_database, url_for
 from tests.support.keys import AUDIENCE, ISSUER, TokenFactory, new_key

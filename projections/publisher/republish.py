@@ -7,10 +7,10 @@ from uuid import UUID
 import asyncpg
 from eventsourcing.persistence import Mapper
 
-from service.store_pg import PostgresStore
+from service.eventstore.notifications import PostgresNotifications
+from service.eventstore.postgres import PostgresStore
 
 from ..credential_states import fold
-from ..follower import PostgresNotifications
 from ..parking import find, mark_republished
 from .messages import messages_for
 from .sink import PUBLISHER_NAME, Transport

@@ -10,7 +10,7 @@ from typing import Protocol
 
 import asyncpg
 
-from service.pg_pool import DATABASE_ERRORS
+from service.eventstore.pool import DATABASE_ERRORS
 
 from .failures import DependencyUnavailable
 

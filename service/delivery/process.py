@@ -14,7 +14,7 @@ import asyncpg
 
 from service.config import ConfigError, Settings
 from service.domain.policy import SendingMethod
-from service.pg_pool import create_pool
+from service.eventstore.pool import create_pool
 from service.processes import serve_health
 from service.sealing import Opener, SealingError
 

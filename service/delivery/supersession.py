@@ -8,25 +8,23 @@ from uuid import UUID
 
 import asyncpg
 from eventsourcing.persistence import ApplicationRecorder, PersistenceError
+from eventsourcing.utils import get_topic
 
-from service.persistence import APPLICATION_NAME
+from service.domain.credential import TempStrongPassword
+from service.eventstore.queries import with_later_events
 
 from .dedup import DATABASE_ERRORS
 from .failures import DependencyUnavailable
 
-EVENTS_TABLE = f"{APPLICATION_NAME}_events"
-ISSUING_TOPICS = ("TempStrongPasswordCreated", "TempStrongPasswordReset")
-DELETED_TOPIC = "TempStrongPasswordDeleted"
-
-_QUERY = f"""
-SELECT
-    max(originator_version) FILTER (
-        WHERE topic LIKE '%{ISSUING_TOPICS[0]}' OR topic LIKE '%{ISSUING_TOPICS[1]}'
-    ) AS latest_issue,
-    max(originator_version) FILTER (WHERE topic LIKE '%{DELETED_TOPIC}') AS deleted
-FROM {EVENTS_TABLE}
-WHERE originator_id = $1 AND originator_version > $2
-"""  # noqa: S608 - constants only; the values are bind parameters
+# A newer Created or Reset issued another secret; a Deleted made the credential go away.
+SUPERSEDING_TOPICS = frozenset(
+    get_topic(getattr(TempStrongPassword, name))
+    for name in (
+        "TempStrongPasswordCreated",
+        "TempStrongPasswordReset",
+        "TempStrongPasswordDeleted",
+    )
+)
 
 
 class SupersessionCheck(Protocol):
@@ -43,12 +41,14 @@ class PostgresSupersession(SupersessionCheck):
 
     async def superseded(self, credential_id: UUID, version: int) -> bool:
         try:
-            row = await self._pool.fetchrow(_QUERY, credential_id, version)
+            later = await with_later_events(
+                self._pool, [(credential_id, version)], SUPERSEDING_TOPICS
+            )
         except DATABASE_ERRORS as exc:
             raise DependencyUnavailable(
                 f"event store lookup failed ({type(exc).__name__})"
             ) from None
-        return row is not None and (row["latest_issue"] is not None or row["deleted"] is not None)
+        return bool(later)
 
 
 class RecorderSupersession(SupersessionCheck):
@@ -66,8 +66,4 @@ class RecorderSupersession(SupersessionCheck):
             raise DependencyUnavailable(
                 f"event store lookup failed ({type(exc).__name__})"
             ) from None
-        return any(is_superseding(event.topic) for event in events)
-
-
-def is_superseding(topic: str) -> bool:
-    return topic.endswith((*ISSUING_TOPICS, DELETED_TOPIC))
+        return any(event.topic in SUPERSEDING_TOPICS for event in events)

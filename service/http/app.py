@@ -7,7 +7,7 @@ import json
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ..store_pg import PostgresStore
+from ..eventstore.postgres import PostgresStore
 from . import handlers as h
 from .context import CONTEXT, ApiContext, context_of
 from .errors import error_response

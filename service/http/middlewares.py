@@ -13,8 +13,8 @@ from eventsourcing.persistence import PersistenceError
 from ..auth import Forbidden, Principal, Unauthorized
 from ..correlation import is_valid_request_id
 from ..domain.errors import DomainError
+from ..eventstore.pool import DATABASE_ERRORS
 from ..logs import request_id_var
-from ..pg_pool import DATABASE_ERRORS
 from .context import context_of
 from .errors import ApiError, error_response
 

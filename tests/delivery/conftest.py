@@ -11,7 +11,7 @@ import pytest
 
 from service.delivery.dedup import ensure_schema
 from service.devkeys import DevKeys
-from service.persistence import EventStoreApp, postgres_env
+from service.eventstore.library import EventStoreApp, postgres_env
 from service.sealing import Opener, Sealer
 from tests.delivery.sinks import SmsSink, SmtpSink
 from tests.support.amqp import create_vhost, delete_vhost

@@ -22,7 +22,7 @@ from service.delivery.backoff import Backoff
 from service.delivery.options import DeliveryOptions
 from service.delivery.process import run_delivery
 from service.devkeys import DevKeys
-from service.persistence import EventStoreApp
+from service.eventstore.library import EventStoreApp
 from service.sealing import Sealer, encode_key
 from tests.delivery.broker import Broker, broker_at
 from tests.delivery.envelopes import issue, unique, unique_mobile

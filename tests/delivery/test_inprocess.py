@@ -10,8 +10,8 @@ from pathlib import Path
 from service.delivery.backoff import Backoff
 from service.delivery.inprocess import build_dev_delivery
 from service.devkeys import DevKeys
+from service.eventstore.library import EventStoreApp, sqlite_env
 from service.inprocess_queue import InProcessQueue
-from service.persistence import EventStoreApp, sqlite_env
 from service.sealing import Sealer
 from tests.delivery.envelopes import issue
 from tests.delivery.events import credential_with

@@ -12,10 +12,10 @@ from aiohttp.test_utils import TestServer
 
 from service.bootstrap import build_service, build_verifier, postgres_readiness
 from service.config import Settings, load_policy_file
+from service.eventstore.library import EventStoreApp
+from service.eventstore.postgres import PostgresStore
 from service.http.app import create_app
 from service.http.context import ApiContext
-from service.persistence import EventStoreApp
-from service.store_pg import PostgresStore
 from tests.conftest import Api
 
 ApiFactory = Callable[..., AbstractAsyncContextManager[Api]]

@@ -11,10 +11,10 @@ from aiohttp.test_utils import TestServer
 
 from service.bootstrap import build_service, build_verifier, postgres_readiness
 from service.config import load_policy_file
+from service.eventstore.library import event_mapper
+from service.eventstore.postgres import PostgresStore
 from service.http.app import create_app
 from service.http.context import ApiContext
-from service.persistence import event_mapper
-from service.store_pg import PostgresStore
 from tests.support.http import BASE, credential_path
 from tests.support.proxy import TcpProxy
 

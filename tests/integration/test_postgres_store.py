@@ -13,9 +13,9 @@ from eventsourcing.persistence import IntegrityError
 
 from service.deadline import DeadlineExceeded, deadline_in
 from service.domain.user import User
-from service.group_commit import StoreUnavailable
-from service.persistence import EventStoreApp
-from service.store_pg import PostgresStore
+from service.eventstore.group_commit import StoreUnavailable
+from service.eventstore.library import EventStoreApp
+from service.eventstore.postgres import PostgresStore
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from service.application import UserProfile
 from service.bootstrap import build_service
 from service.config import load_policy_file
 from service.domain.errors import DomainError
-from service.persistence import EventStoreApp, postgres_env
-from service.store_pg import PostgresStore
+from service.eventstore.library import EventStoreApp, postgres_env
+from service.eventstore.postgres import PostgresStore
 from tests.support.process import run, start
 
 

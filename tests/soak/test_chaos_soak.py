@@ -26,7 +26,7 @@ import pytest
 from projections.parking import PARKED_TABLE
 from service.contracts.topology import EVENTS_EXCHANGE, declare_topology
 from service.domain.ids import event_id
-from service.persistence import event_mapper
+from service.eventstore.library import event_mapper
 from service.sealing import Opener
 from tests.delivery.sinks import SmtpSink
 from tests.soak.invariants import (

@@ -14,7 +14,7 @@ import asyncpg
 from prometheus_client import CollectorRegistry
 
 from projections.credential_states import CredentialCache
-from projections.follower import Follower, FollowerMetrics, PostgresNotifications
+from projections.follower import Follower, FollowerMetrics
 from projections.publisher.amqp import AmqpTransport
 from projections.publisher.messages import Outgoing
 from projections.publisher.sink import (
@@ -27,8 +27,8 @@ from service.application import CredentialService
 from service.bootstrap import build_service
 from service.config import Settings, load_policy_file
 from service.contracts.topology import DELIVERY_QUEUE, EVENTS_EXCHANGE, declare_topology
-from service.persistence import EventStoreApp, postgres_env
-from service.store import LibraryStore
+from service.eventstore.library import EventStoreApp, LibraryStore, postgres_env
+from service.eventstore.notifications import PostgresNotifications
 from tests.support.amqp import create_vhost, delete_vhost
 from tests.support.database import create_database, drop_database, url_for
 

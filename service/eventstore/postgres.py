@@ -28,15 +28,16 @@ from eventsourcing.application import AggregateNotFoundError, project_aggregate
 from eventsourcing.domain import Aggregate, Snapshot
 from eventsourcing.persistence import Mapper, StoredEvent
 
-from .deadline import remaining
+from ..deadline import remaining
 from .group_commit import (
     CONNECT_WAIT_SECONDS,
     GroupCommitWriter,
     StoreUnavailable,
     close_quietly,
 )
-from .persistence import AGGREGATE_CACHE_SIZE, APPLICATION_NAME, EventStoreApp
-from .pg_pool import DATABASE_ERRORS, create_pool
+from .library import AGGREGATE_CACHE_SIZE, EventStoreApp
+from .names import EVENTS_TABLE, SNAPSHOTS_TABLE
+from .pool import DATABASE_ERRORS, create_pool
 
 READ_SECONDS = 10.0
 
@@ -53,8 +54,8 @@ class PostgresStore:
         self._database_url = database_url
         self._cache_size = cache_size
         self._mapper = mapper
-        self._events_table = f"{APPLICATION_NAME}_events"
-        self._snapshots_table = f"{APPLICATION_NAME}_snapshots"
+        self._events_table = EVENTS_TABLE
+        self._snapshots_table = SNAPSHOTS_TABLE
         self._pool: asyncpg.Pool | None = None
         self._writer: GroupCommitWriter | None = None
         self._cache: OrderedDict[UUID, Aggregate] = OrderedDict()

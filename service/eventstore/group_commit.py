@@ -28,8 +28,8 @@ import asyncpg
 from asyncpg.transaction import Transaction
 from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
 
-from .deadline import DeadlineExceeded, current_deadline, is_past
-from .pg_pool import DATABASE_ERRORS
+from ..deadline import DeadlineExceeded, current_deadline, is_past
+from .pool import DATABASE_ERRORS
 
 log = logging.getLogger("tempstrong.eventstore")
 
