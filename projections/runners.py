@@ -18,9 +18,9 @@ from service.eventstore.pool import DATABASE_ERRORS, create_pool
 from service.eventstore.postgres import PostgresStore
 from service.processes import serve_health
 
-from .credential_states import CredentialCache
-from .credentials import VIEW_NAME
-from .credentials_pg import PostgresCredentialsView, ensure_schema, rebuild
+from .credentials.postgres import PostgresCredentialsView, ensure_schema, rebuild
+from .credentials.rows import VIEW_NAME
+from .folding import CredentialCache
 from .follower import Follower, FollowerMetrics
 from .parking import waiting
 from .publisher.amqp import AmqpTransport

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import asyncpg
 
-from projections.credentials_pg import PostgresCredentialsReader
+from projections.credentials.postgres import PostgresCredentialsReader
 
 from .application import CredentialService, utc_now
 from .auth import JwksKeys, TokenVerifier

@@ -163,7 +163,7 @@ def _migrate() -> int:
 async def _migrate_read_side(database_url: str) -> None:
     import asyncpg
 
-    from projections.credentials_pg import ensure_schema
+    from projections.credentials.postgres import ensure_schema
     from projections.publisher.sink import ensure_schema as ensure_publisher_schema
 
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from projections.credential_states import CredentialCache
-from projections.credentials_sqlite import SqliteCredentialsView
+from projections.credentials.sqlite import SqliteCredentialsView
+from projections.folding import CredentialCache
 from projections.follower import Follower, FollowerMetrics
 from projections.publisher.inprocess import InProcessTransport
 from projections.publisher.sink import MemoryTracking, PublisherMetrics, PublisherSink

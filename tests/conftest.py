@@ -13,7 +13,7 @@ from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 from prometheus_client import CollectorRegistry
 
-from projections.credentials_pg import (
+from projections.credentials.postgres import (
     PostgresCredentialsReader,
     PostgresCredentialsView,
     ensure_schema,

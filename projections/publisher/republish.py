@@ -10,7 +10,7 @@ from eventsourcing.persistence import Mapper
 from service.eventstore.notifications import PostgresNotifications
 from service.eventstore.postgres import PostgresStore
 
-from ..credential_states import fold
+from ..folding import fold
 from ..parking import find, mark_republished
 from .messages import messages_for
 from .sink import PUBLISHER_NAME, Transport

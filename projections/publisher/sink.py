@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry, Counter
 from service.domain.credential import TempStrongPassword
 
 from ..backoff import BackOff
-from ..credential_states import CredentialCache, decode_credential_events, timestamp_of
+from ..folding import CredentialCache, decode_credential_events, timestamp_of
 from ..follower import Handled
 from ..parking import FailureCounter, ParkedEvent, ensure_parking, park
 from ..tracking import advance_position, ensure_tracking, lock_schema, read_position

@@ -7,7 +7,7 @@ import random
 
 import asyncpg
 
-from projections.credentials import decode_credential
+from projections.credentials.rows import decode_credential
 from service.domain.credential import TempStrongPassword
 from service.http.render import credential_body
 from tests.support.http import BASE, Caller, credential_path
@@ -168,7 +168,7 @@ async def test_pagination_returns_each_row_once_under_concurrent_writes(api, tok
 async def test_rebuild_gives_the_same_rows_as_the_live_view(
     api, tokens, store, projector, database_url
 ):
-    from projections.credentials_pg import rebuild
+    from projections.credentials.postgres import rebuild
 
     caller = Caller(api, tokens.admin())
     await mixed_workload(caller, users=6)

@@ -9,7 +9,7 @@ import signal
 
 import asyncpg
 
-from projections.credentials import CredentialRow, apply_events
+from projections.credentials.rows import CredentialRow, apply_events
 from service.application import UserProfile
 from service.bootstrap import build_service
 from service.config import load_policy_file

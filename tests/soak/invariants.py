@@ -13,7 +13,7 @@ from uuid import UUID
 import asyncpg
 from eventsourcing.persistence import Mapper, StoredEvent
 
-from projections.credential_states import fold, is_credential_topic
+from projections.folding import fold, is_credential_topic
 from service.correlation import correlation_id_of
 from service.domain.credential import TempStrongPassword
 from service.domain.ids import event_id

@@ -13,7 +13,7 @@ import aio_pika
 import asyncpg
 from prometheus_client import CollectorRegistry
 
-from projections.credential_states import CredentialCache
+from projections.folding import CredentialCache
 from projections.follower import Follower, FollowerMetrics
 from projections.publisher.amqp import AmqpTransport
 from projections.publisher.messages import Outgoing

@@ -13,10 +13,17 @@ from eventsourcing.persistence import Mapper, Notification
 
 from service.domain.credential import TempStrongPassword
 
-from .credential_states import decode_credential_events, timestamp_of
-from .credentials import COLUMNS, VIEW_NAME, CredentialRow, apply_events, decode_credential
-from .follower import Handled
-from .parking import FailureCounter, ParkedEvent
+from ..folding import decode_credential_events, timestamp_of
+from ..follower import Handled
+from ..parking import FailureCounter, ParkedEvent
+from .rows import (
+    COLUMNS,
+    VIEW_NAME,
+    CredentialRow,
+    apply_events,
+    decode_credential,
+    effective_state_sql,
+)
 
 # The view's name is a constant, not input.
 _DDL = f"""
@@ -126,9 +133,7 @@ class SqliteCredentialsView:
             rows = self._connection.execute(
                 f"SELECT state FROM {VIEW_NAME} WHERE client_ext_id = ? "  # noqa: S608
                 "AND (? IS NULL OR user_ext_id > ?) "
-                "AND (? IS NULL OR (CASE WHEN state_name = 'tmp-locked' "
-                "AND locked_until <= ? AND state_before_lock IS NOT NULL "
-                "THEN state_before_lock ELSE state_name END) = ?) "
+                f"AND (? IS NULL OR {effective_state_sql('?')} = ?) "
                 "ORDER BY user_ext_id LIMIT ?",
                 (client, after_user, after_user, state_name, _sqlite_value(now), state_name, limit),
             ).fetchall()

@@ -14,12 +14,14 @@ from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Mapper, Notification
+from eventsourcing.utils import get_topic
 
 from service.domain.credential import TempStrongPassword
 
 from .parking import FailureCounter, ParkedEvent
 
-CREDENTIAL_TOPIC_PREFIX = "service.domain.credential:TempStrongPassword."
+# every credential event's topic starts with its aggregate class's topic
+CREDENTIAL_TOPIC_PREFIX = get_topic(TempStrongPassword) + "."
 _SECRET_STATE = frozenset({"password_hash"})
 
 

@@ -11,8 +11,9 @@ from uuid import UUID
 from eventsourcing.persistence import Notification, Transcoder
 
 from service.domain.credential import TempStrongPassword
+from service.domain.states import CredentialState
 
-from .credential_states import credential_from_state, fold, state_of
+from ..folding import credential_from_state, fold, state_of
 
 VIEW_NAME = "credentials"
 
@@ -58,6 +59,17 @@ class CredentialRow:
 
 
 COLUMNS = tuple(CredentialRow.__dataclass_fields__)
+
+
+def effective_state_sql(now: str) -> str:
+    """`TempStrongPassword.effective_state` over a view row, in SQL (PostgreSQL and SQLite):
+    a tmp-lock that has ended shows the state from before it. `now` is the placeholder of the
+    current time. `tests/projections/test_effective_state_sql.py` holds the two to each other."""
+    return (
+        f"(CASE WHEN state_name = '{CredentialState.TMP_LOCKED.value}' "
+        f"AND locked_until <= {now} AND state_before_lock IS NOT NULL "
+        "THEN state_before_lock ELSE state_name END)"
+    )
 
 
 def decode_credential(state: bytes, transcoder: Transcoder) -> TempStrongPassword:

@@ -13,17 +13,24 @@ from eventsourcing.persistence import Mapper, Notification
 from service.domain.credential import TempStrongPassword
 from service.eventstore.pool import create_pool
 
-from .credential_states import decode_credential_events, timestamp_of
-from .credentials import COLUMNS, VIEW_NAME, CredentialRow, apply_events, decode_credential
-from .follower import Handled
-from .parking import FailureCounter, ensure_parking, park
-from .tracking import (
+from ..folding import decode_credential_events, timestamp_of
+from ..follower import Handled
+from ..parking import FailureCounter, ensure_parking, park
+from ..tracking import (
     ensure_tracking,
     forget,
     lock_position,
     lock_schema,
     read_position,
     set_position,
+)
+from .rows import (
+    COLUMNS,
+    VIEW_NAME,
+    CredentialRow,
+    apply_events,
+    decode_credential,
+    effective_state_sql,
 )
 
 
@@ -159,9 +166,7 @@ class PostgresCredentialsReader:
         rows = await self._pool.fetch(
             f"SELECT state FROM {VIEW_NAME} "  # noqa: S608
             "WHERE client_ext_id = $1 AND ($2::text IS NULL OR user_ext_id > $2) "
-            "AND ($3::text IS NULL OR (CASE WHEN state_name = 'tmp-locked' "
-            "AND locked_until <= $5 AND state_before_lock IS NOT NULL "
-            "THEN state_before_lock ELSE state_name END) = $3) "
+            f"AND ($3::text IS NULL OR {effective_state_sql('$5')} = $3) "
             "ORDER BY user_ext_id LIMIT $4",
             client,
             after_user,
