@@ -12,8 +12,11 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
+from service.eventstore.pool import lock_schema
+
+__all__ = ["lock_schema"]
+
 TRACKING_TABLE = "projection_tracking"
-_DDL_LOCK_KEY = 7453001
 _DDL = (
     f"CREATE TABLE IF NOT EXISTS {TRACKING_TABLE} (name text PRIMARY KEY, position bigint NOT NULL)"
 )
@@ -23,13 +26,8 @@ _DDL = (
 Executor: TypeAlias = Any
 
 
-async def lock_schema(connection: asyncpg.Connection) -> None:
-    """Inside a transaction: serializes schema changes of every tempstrong process."""
-    await connection.execute("SELECT pg_advisory_xact_lock($1)", _DDL_LOCK_KEY)
-
-
 async def ensure_tracking(connection: asyncpg.Connection, name: str) -> None:
-    """Inside a transaction that holds `lock_schema`: the table, and a row at 0 for `name`."""
+    """Inside a transaction that holds the schema lock: the table, and a row at 0 for `name`."""
     await connection.execute(_DDL)
     await connection.execute(
         f"INSERT INTO {TRACKING_TABLE} (name, position) VALUES ($1, 0) "  # noqa: S608

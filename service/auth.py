@@ -109,6 +109,30 @@ class JwksKeys:
             raise Unauthorized("The token's signing key is unknown.")
         return key
 
+    def load_file_now(self) -> int:
+        """For a JWKS file: reads it at start, so a missing or useless file stops start-up
+        (ValueError naming the problem) instead of answering every request 401 later.
+        Returns the number of usable keys. A URL is fetched on first use (the identity
+        provider may be away while the API starts)."""
+        if self._is_url:
+            return 0
+        try:
+            text = Path(self._source).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ValueError(f"TEMPSTRONG_JWKS: {self._source}: {exc.strerror}") from None
+        try:
+            keys = _parse_jwks(json.loads(text))
+        except ValueError as exc:
+            raise ValueError(f"TEMPSTRONG_JWKS: {self._source}: not a JWKS ({exc})") from None
+        if not keys:
+            raise ValueError(
+                f"TEMPSTRONG_JWKS: {self._source}: no usable public key "
+                f"(RS256, ES256 or EdDSA) in it"
+            )
+        self._keys = keys
+        self._fetched_at = time.monotonic()
+        return len(keys)
+
     def current(self, kid: str | None) -> jwt.PyJWK | None:
         """The key now held for `kid`, without fetching (None if it is gone)."""
         return self._lookup(kid)

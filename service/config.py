@@ -1,10 +1,15 @@
-"""TEMPSTRONG_* settings and the policy file, validated at start with messages that name the key."""
+"""TEMPSTRONG_* settings and the policy file, validated at start with messages that name the key.
+
+`VARIABLES` is the one table of every setting: its variable, default, which processes read it
+and what it means. `Settings.from_env` parses by it, `--help` of every subcommand lists from it,
+and each process's start-up line reports from it (never a secret's value).
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +26,15 @@ from .domain.policy import (
 from .domain.validation import CLIENT_EXT_ID
 
 MIN_HASH_KEY_BYTES = 16
+API = "api"
+DEV = "dev"
+PROJECTOR = "projector"
+PUBLISHER = "publisher"
+DELIVERY = "delivery"
+MIGRATE = "migrate"
+REBUILD = "rebuild"
+REPUBLISH = "republish"
+WITH_DATABASE = frozenset({API, PROJECTOR, PUBLISHER, DELIVERY, MIGRATE, REBUILD, REPUBLISH})
 
 
 class ConfigError(Exception):
@@ -28,66 +42,17 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
-class Settings:
-    database_url: str | None = None
-    amqp_url: str | None = None
-    jwks: str | None = None
-    jwt_issuer: str | None = None
-    jwt_audience: str | None = None
-    policy_file: str | None = None
-    hash_key: bytes | None = None
-    delivery_public_key: str | None = None
-    delivery_private_keys: str | None = None
-    http_host: str = "127.0.0.1"
-    http_port: int = 8080
-    http_reuse_port: bool = False
-    metrics_port: int | None = None
-    smtp_url: str | None = None
-    sms_url: str | None = None
-    spool_dir: str | None = None
-    delivery_max_attempts: int = 5
+class Variable:
+    field: str
+    help: str
+    processes: frozenset[str]
+    default: str | None = None
+    secret: bool = False
+    parse: Callable[[str, str], Any] | None = None  # (variable name, raw text) -> value
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
-
-        def get(name: str) -> str | None:
-            value = env.get(f"TEMPSTRONG_{name}", "").strip()
-            return value or None
-
-        hash_key = get("HASH_KEY")
-        return cls(
-            database_url=get("DATABASE_URL"),
-            amqp_url=get("AMQP_URL"),
-            jwks=get("JWKS"),
-            jwt_issuer=get("JWT_ISSUER"),
-            jwt_audience=get("JWT_AUDIENCE"),
-            policy_file=get("POLICY_FILE"),
-            hash_key=hash_key.encode() if hash_key else None,
-            delivery_public_key=get("DELIVERY_PUBLIC_KEY"),
-            delivery_private_keys=get("DELIVERY_PRIVATE_KEY"),
-            http_host=get("HTTP_HOST") or "127.0.0.1",
-            http_port=_port("TEMPSTRONG_HTTP_PORT", get("HTTP_PORT") or "8080"),
-            http_reuse_port=_flag("TEMPSTRONG_HTTP_REUSE_PORT", get("HTTP_REUSE_PORT")),
-            metrics_port=_optional_port("TEMPSTRONG_METRICS_PORT", get("METRICS_PORT")),
-            smtp_url=get("SMTP_URL"),
-            sms_url=get("SMS_URL"),
-            spool_dir=get("SPOOL_DIR"),
-            delivery_max_attempts=_positive_int(
-                "TEMPSTRONG_DELIVERY_MAX_ATTEMPTS", get("DELIVERY_MAX_ATTEMPTS") or "5"
-            ),
-        )
-
-    def require(self, process: str, *fields: str) -> None:
-        missing = [f"TEMPSTRONG_{name.upper()}" for name in fields if getattr(self, name) is None]
-        if missing:
-            raise ConfigError(f"tempstrong {process}: missing setting(s): {', '.join(missing)}")
-        if "database_url" in fields and not str(self.database_url).startswith(
-            ("postgresql://", "postgres://")
-        ):
-            raise ConfigError(
-                f"tempstrong {process}: TEMPSTRONG_DATABASE_URL must be a postgresql:// URL"
-            )
+    @property
+    def name(self) -> str:
+        return f"TEMPSTRONG_{self.field.upper()}"
 
 
 def _port(name: str, raw: str) -> int:
@@ -97,16 +62,12 @@ def _port(name: str, raw: str) -> int:
     return port
 
 
-def _flag(name: str, raw: str | None) -> bool:
-    if raw is None or raw.lower() in ("0", "false", "no", "off"):
+def _flag(name: str, raw: str) -> bool:
+    if raw.lower() in ("0", "false", "no", "off"):
         return False
     if raw.lower() in ("1", "true", "yes", "on"):
         return True
     raise ConfigError(f"{name}: must be true or false, got {raw!r}")
-
-
-def _optional_port(name: str, raw: str | None) -> int | None:
-    return _port(name, raw) if raw is not None else None
 
 
 def _positive_int(name: str, raw: str) -> int:
@@ -117,6 +78,199 @@ def _positive_int(name: str, raw: str) -> int:
     if value < 1:
         raise ConfigError(f"{name}: must be at least 1, got {raw!r}")
     return value
+
+
+def _positive_float(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: must be a number, got {raw!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(f"{name}: must be a positive number, got {raw!r}")
+    return value
+
+
+def _bytes(_: str, raw: str) -> bytes:
+    return raw.encode()
+
+
+_API_DEV = frozenset({API, DEV})
+_WORKERS = frozenset({PROJECTOR, PUBLISHER, DELIVERY})
+VARIABLES: tuple[Variable, ...] = (
+    Variable("database_url", "PostgreSQL, postgresql://user:pass@host:port/db", WITH_DATABASE),
+    Variable(
+        "amqp_url",
+        "RabbitMQ, amqp://user:pass@host:port/vhost (migrate: declare the topology too)",
+        frozenset({PUBLISHER, DELIVERY, REPUBLISH, MIGRATE}),
+    ),
+    Variable("jwks", "JWKS of the token signers: a file path or an https:// URL", frozenset({API})),
+    Variable("jwt_issuer", "the tokens' required `iss`", frozenset({API})),
+    Variable("jwt_audience", "the tokens' required `aud`", frozenset({API})),
+    Variable("policy_file", "the policies YAML (SPEC section 2)", frozenset({API})),
+    Variable(
+        "delivery_public_key",
+        "X25519 public key (base64) the out-of-band fragment is sealed to",
+        frozenset({API}),
+    ),
+    Variable(
+        "hash_key",
+        "server secret of {HMAC-SHA256} hashes (needed by policies that use them)",
+        frozenset({API}),
+        secret=True,
+        parse=_bytes,
+    ),
+    Variable("http_host", "the API's listening address", _API_DEV, default="127.0.0.1"),
+    Variable("http_port", "the API's listening port", _API_DEV, default="8080", parse=_port),
+    Variable(
+        "http_reuse_port",
+        "let several API processes share the port (SO_REUSEPORT)",
+        frozenset({API}),
+        default="false",
+        parse=_flag,
+    ),
+    Variable(
+        "metrics_port",
+        "where /healthz and /metrics are served (unset: not served)",
+        _WORKERS,
+        parse=_port,
+    ),
+    Variable(
+        "delivery_private_key",
+        "X25519 private key(s), base64, comma-separated for rotation",
+        frozenset({DELIVERY}),
+        secret=True,
+    ),
+    Variable(
+        "smtp_url",
+        "smtp://host:port, smtp://user:pass@host:port?starttls=true or smtps://...",
+        frozenset({DELIVERY}),
+        secret=True,  # may hold a password
+    ),
+    Variable("sms_url", "the SMS gateway's http(s):// URL", frozenset({DELIVERY}), secret=True),
+    Variable("spool_dir", "folder of the PDF letters (mode 0600)", frozenset({DELIVERY})),
+    Variable(
+        "delivery_max_attempts",
+        "attempts before an envelope is dead-lettered",
+        frozenset({DELIVERY}),
+        default="5",
+        parse=_positive_int,
+    ),
+    Variable(
+        "delivery_prefetch",
+        "envelopes in flight at once",
+        frozenset({DELIVERY}),
+        default="32",
+        parse=_positive_int,
+    ),
+    Variable(
+        "delivery_backoff_seconds",
+        "first retry delay after a channel failure (doubles each time)",
+        frozenset({DELIVERY}),
+        default="5",
+        parse=_positive_float,
+    ),
+    Variable(
+        "delivery_backoff_cap_seconds",
+        "longest retry delay",
+        frozenset({DELIVERY}),
+        default="300",
+        parse=_positive_float,
+    ),
+)
+_BY_FIELD = {variable.field: variable for variable in VARIABLES}
+
+
+def _default(field: str) -> Any:
+    variable = _BY_FIELD[field]
+    if variable.default is None:
+        return None
+    return variable.parse(variable.name, variable.default) if variable.parse else variable.default
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None = None
+    amqp_url: str | None = None
+    jwks: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    policy_file: str | None = None
+    delivery_public_key: str | None = None
+    hash_key: bytes | None = None
+    http_host: str = _default("http_host")
+    http_port: int = _default("http_port")
+    http_reuse_port: bool = _default("http_reuse_port")
+    metrics_port: int | None = None
+    delivery_private_key: str | None = None
+    smtp_url: str | None = None
+    sms_url: str | None = None
+    spool_dir: str | None = None
+    delivery_max_attempts: int = _default("delivery_max_attempts")
+    delivery_prefetch: int = _default("delivery_prefetch")
+    delivery_backoff_seconds: float = _default("delivery_backoff_seconds")
+    delivery_backoff_cap_seconds: float = _default("delivery_backoff_cap_seconds")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for variable in VARIABLES:
+            raw = env.get(variable.name, "").strip()
+            if raw:
+                values[variable.field] = (
+                    variable.parse(variable.name, raw) if variable.parse else raw
+                )
+        return cls(**values)
+
+    def require(self, process: str, *required: str) -> None:
+        missing = [_BY_FIELD[name].name for name in required if getattr(self, name) is None]
+        if missing:
+            raise ConfigError(f"tempstrong {process}: missing setting(s): {', '.join(missing)}")
+        if "database_url" in required and not str(self.database_url).startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise ConfigError(
+                f"tempstrong {process}: TEMPSTRONG_DATABASE_URL must be a postgresql:// URL"
+            )
+
+    def summary(self, process: str) -> dict[str, object]:
+        """The settings `process` reads, for its start-up line: secrets only as set or not,
+        URLs without their password."""
+        shown: dict[str, object] = {}
+        for variable in variables_of(process):
+            value = getattr(self, variable.field)
+            if variable.secret:
+                shown[variable.name] = "(set)" if value else "(unset)"
+            elif isinstance(value, str) and "://" in value:
+                shown[variable.name] = _without_password(value)
+            else:
+                shown[variable.name] = value
+        return shown
+
+
+def variables_of(process: str) -> list[Variable]:
+    return [variable for variable in VARIABLES if process in variable.processes]
+
+
+def describe_variables(process: str) -> str:
+    """The `--help` epilog: every variable the process reads, with its default."""
+    lines = ["environment variables:"]
+    for variable in variables_of(process):
+        default = f" [default: {variable.default}]" if variable.default is not None else ""
+        lines.append(f"  {variable.name}\n      {variable.help}{default}")
+    return "\n".join(lines)
+
+
+def _without_password(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at:
+        return url
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
+
+
+assert {f.name for f in fields(Settings)} == set(_BY_FIELD), "Settings and VARIABLES differ"
 
 
 def load_policy_file(path: str | Path, hash_key: bytes | None = None) -> PolicyCatalog:
@@ -141,7 +295,6 @@ def parse_policy_document(document: Any, hash_key: bytes | None) -> PolicyCatalo
     if unknown:
         raise PolicyError(sorted(unknown)[0], "unknown top-level key")
     policies: dict[str, TempStrongPasswordPolicy] = {}
-    other_types: set[str] = set()
     raw_policies = document.get("policies") or {}
     if not isinstance(raw_policies, dict):
         raise PolicyError("policies", "must be a mapping of policy names")
@@ -152,8 +305,7 @@ def parse_policy_document(document: Any, hash_key: bytes | None) -> PolicyCatalo
         if body.get("type") != POLICY_TYPE:
             if not isinstance(body.get("type"), str):
                 raise PolicyError(f"{key}.type", "is required")
-            other_types.add(str(name))
-            continue
+            continue  # another kind of policy: not ours to use
         try:
             policies[str(name)] = parse_policy(str(name), body)
         except PolicyError as exc:

@@ -19,7 +19,6 @@ from projections.credentials.postgres import (
     ensure_schema,
 )
 from projections.follower import Follower, FollowerMetrics
-from service.bootstrap import build_service, build_verifier, postgres_readiness
 from service.config import Settings, load_policy_file
 from service.devkeys import make_dev_keys
 from service.eventstore.library import EventStoreApp, postgres_env
@@ -27,6 +26,8 @@ from service.eventstore.notifications import PostgresNotifications
 from service.eventstore.postgres import PostgresStore
 from service.http.app import create_app
 from service.http.context import ApiContext
+from service.roots.api import open_with_app
+from service.roots.parts import build_commands, build_verifier, postgres_readiness
 from tests.support.clock import SettableClock
 from tests.support.database import create_database, drop_database, url_for
 from tests.support.keys import AUDIENCE, ISSUER, TokenFactory, new_key
@@ -115,19 +116,20 @@ async def api(settings: Settings, store: EventStoreApp, clock: SettableClock) ->
     catalog = load_policy_file(settings.policy_file, settings.hash_key)
     # the production path: asyncpg store with group commit (the `store` fixture made the tables)
     event_store = PostgresStore(settings.database_url, store.mapper)
+    reader = PostgresCredentialsReader(settings.database_url, store.mapper)
     context = ApiContext(
-        service=build_service(settings, event_store, catalog, clock),
+        commands=build_commands(settings, event_store, catalog, clock),
         verifier=build_verifier(settings),
-        is_ready=postgres_readiness(settings.database_url),
-        credential_pages=PostgresCredentialsReader(settings.database_url, store.mapper),
+        not_ready=postgres_readiness(settings.database_url),
+        credential_pages=reader,
     )
-    server = TestServer(create_app(context), host="127.0.0.1")
+    app = create_app(context)
+    open_with_app(app, context, event_store, reader)
+    server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     async with ClientSession() as session:
         yield Api(session, str(server.make_url("")).rstrip("/"), context)
     await server.close()
-    assert context.credential_pages is not None
-    await context.credential_pages.close()  # type: ignore[attr-defined]
 
 
 @dataclass

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import sys
 
-from .process import main_delivery
+from service.config import ConfigError, Settings
+from service.roots.delivery import main
 
 if __name__ == "__main__":
-    sys.exit(main_delivery())
+    try:
+        sys.exit(main(Settings.from_env()))
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        sys.exit(2)

@@ -10,7 +10,7 @@ from typing import Protocol
 
 import asyncpg
 
-from service.eventstore.pool import DATABASE_ERRORS
+from service.eventstore.pool import DATABASE_ERRORS, lock_schema
 
 from .failures import DependencyUnavailable
 
@@ -40,9 +40,8 @@ class DedupLedger(Protocol):
 
 async def ensure_schema(pool: asyncpg.Pool) -> None:
     """Idempotent: safe for every worker at every start."""
-    # Two workers starting together may race on CREATE TABLE IF NOT EXISTS; the lock orders them.
     async with pool.acquire() as connection, connection.transaction():
-        await connection.execute("SELECT pg_advisory_xact_lock(hashtext('delivery_dedup'))")
+        await lock_schema(connection)
         await connection.execute(SCHEMA)
 
 

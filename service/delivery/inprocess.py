@@ -1,35 +1,18 @@
-"""Dev mode's transport: an asyncio.Queue instead of RabbitMQ, the same worker core.
-
-Email and SMS become files in `<var>/outbox`, PDF letters land in `<var>/spool`; the dedup record
-lives in memory and the supersession check reads the embedded event store.
-"""
+"""Dev mode's transport: an in-process queue instead of RabbitMQ, the same worker core
+(wired in `service/roots/dev.py`)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from dataclasses import replace
-from pathlib import Path
 
-from eventsourcing.persistence import ApplicationRecorder
-
-from service.domain.policy import SendingMethod
 from service.inprocess_queue import InProcessQueue, QueuedMessage
-from service.sealing import Opener
 
 from ..logs import request_id_in_scope
-from .backoff import Backoff
-from .channels.outbox import OutboxChannel
-from .channels.pdf import PdfSpoolChannel
-from .dedup import MemoryDedup
-from .metrics import DeliveryMetrics
-from .supersession import RecorderSupersession
 from .worker import Action, DeliveryWorker
 
 log = logging.getLogger("tempstrong.delivery.inprocess")
-
-DEV_MAX_ATTEMPTS = 5
-DEV_BACKOFF = Backoff(base=1.0, cap=30.0)
 
 
 class InProcessDelivery:
@@ -74,30 +57,3 @@ class InProcessDelivery:
 
         timer = asyncio.get_running_loop().call_later(delay, fire)
         self._timers.add(timer)
-
-
-def build_dev_delivery(
-    var_dir: Path,
-    private_keys: str,
-    recorder: ApplicationRecorder,
-    queue: InProcessQueue,
-    *,
-    metrics: DeliveryMetrics | None = None,
-    max_attempts: int = DEV_MAX_ATTEMPTS,
-    backoff: Backoff = DEV_BACKOFF,
-) -> InProcessDelivery:
-    outbox = OutboxChannel(var_dir / "outbox")
-    worker = DeliveryWorker(
-        opener=Opener(private_keys),
-        channels={
-            SendingMethod.EMAIL: outbox,
-            SendingMethod.SMS: outbox,
-            SendingMethod.PDF_STORE: PdfSpoolChannel(var_dir / "spool"),
-        },
-        dedup=MemoryDedup(),
-        supersession=RecorderSupersession(recorder),
-        metrics=metrics or DeliveryMetrics(),
-        max_attempts=max_attempts,
-        backoff=backoff,
-    )
-    return InProcessDelivery(worker, queue)

@@ -28,6 +28,7 @@ DATABASE_ERRORS: tuple[type[Exception], ...] = (
     OSError,
     TimeoutError,
 )
+_SCHEMA_LOCK_KEY = 7453001
 IDLE_IN_TRANSACTION_SECONDS = 5  # the library's POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT
 RECONNECT_CAP_SECONDS = 5.0
 
@@ -47,6 +48,12 @@ async def create_pool(database_url: str, **options: Any) -> asyncpg.Pool:
         database_url, reset=_keep_session, server_settings=settings, **options
     )
     return pool
+
+
+async def lock_schema(connection: asyncpg.Connection) -> None:
+    """Inside a transaction: serializes the DDL of every tempstrong process (several may start at
+    once and race on CREATE ... IF NOT EXISTS)."""
+    await connection.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK_KEY)
 
 
 async def wait_for_pool(

@@ -7,7 +7,6 @@ import json
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ..eventstore.postgres import PostgresStore
 from . import handlers as h
 from .context import CONTEXT, ApiContext, context_of
 from .errors import error_response
@@ -23,11 +22,11 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     ctx = context_of(request)
-    ready = await ctx.is_ready()
-    ctx.metrics.ready.set(1 if ready else 0)
-    if ready:
+    reason = await ctx.not_ready()
+    ctx.metrics.ready.set(0 if reason else 1)
+    if reason is None:
         return web.json_response({"status": "ready"})
-    return error_response("errors.unavailable", "The database is not reachable.")
+    return error_response("errors.unavailable", reason)
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -36,23 +35,13 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def create_app(ctx: ApiContext) -> web.Application:
+    """The routes and middlewares; the resources behind `ctx` are opened and closed by the
+    composition root that made them (its `cleanup_ctx`)."""
     install_json_protocol_errors()
     app = web.Application(
         middlewares=[request_context, errors, authenticate], client_max_size=MAX_BODY_BYTES
     )
     app[CONTEXT] = ctx
-
-    async def open_store(_: web.Application) -> None:
-        store = ctx.service.store
-        await store.open()
-        if isinstance(store, PostgresStore):
-            ctx.metrics.watch_group_commit(store.writer)
-
-    async def close_store(_: web.Application) -> None:
-        await ctx.service.store.close()
-
-    app.on_startup.append(open_store)
-    app.on_cleanup.append(close_store)
     openapi_body = json.dumps(build_openapi())
 
     async def openapi(request: web.Request) -> web.Response:

@@ -9,8 +9,8 @@ from typing import ParamSpec, Protocol, TypeVar
 
 from aiohttp import web
 
-from ..application import CredentialService
 from ..auth import TokenVerifier
+from ..commands.service import Commands
 from ..deadline import deadline_in
 from ..domain.credential import TempStrongPassword
 from ..metrics import ApiMetrics
@@ -36,9 +36,10 @@ class CredentialPages(Protocol):
 
 @dataclass
 class ApiContext:
-    service: CredentialService
+    commands: Commands
     verifier: TokenVerifier
-    is_ready: Callable[[], Awaitable[bool]]
+    # None when the API may take traffic, else the reason (what /readyz says)
+    not_ready: Callable[[], Awaitable[str | None]]
     credential_pages: CredentialPages | None = None
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
     in_flight: set[str] = field(default_factory=set)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from ..application import CredentialOutcome, UserProfile
 from ..auth import Principal, authorize
+from ..commands.outcomes import CredentialOutcome, UserProfile
 from ..domain.credential import TempStrongPassword
 from ..domain.errors import Conflict
 from ..domain.states import CredentialState
@@ -69,7 +69,7 @@ def _render(
 ) -> dict[str, object]:
     return credential_body(
         credential,
-        ctx.service.now(),
+        ctx.commands.now(),
         temp_strong_password=secret,
         include_actors=not caller.self_admin,
     )
@@ -87,20 +87,20 @@ async def create_user(request: web.Request) -> web.Response:
         mobile=body.get("mobile"),
         language=body.get("language"),
     )
-    user = await ctx.run(ctx.service.register_user, caller.client, body["extId"], profile)
+    user = await ctx.run(ctx.commands.users.register, caller.client, body["extId"], profile)
     location = USER.format(clientExtId=caller.client, userExtId=user.ext_id)
     return web.json_response(user_body(user), status=201, headers={"Location": location})
 
 
 async def get_user(request: web.Request) -> web.Response:
     ctx, caller = _caller(request, (P.USER_VIEW,), self_admin=True)
-    user = await ctx.run(ctx.service.get_user, caller.client, str(caller.user))
+    user = await ctx.run(ctx.commands.users.get, caller.client, str(caller.user))
     return web.json_response(user_body(user))
 
 
 async def delete_user(request: web.Request) -> web.Response:
     ctx, caller = _caller(request, (P.USER_DELETE,))
-    await ctx.run(ctx.service.delete_user, caller.client, str(caller.user), caller.actor)
+    await ctx.run(ctx.commands.users.delete, caller.client, str(caller.user), caller.actor)
     return web.Response(status=204)
 
 
@@ -118,7 +118,7 @@ async def create_credential(request: web.Request) -> web.Response:
         request,
         ctx,
         caller,
-        lambda scope: ctx.service.create_credential(
+        lambda scope: ctx.commands.credentials.create(
             caller.client,
             user,
             ext_id=body.get("extId"),
@@ -143,7 +143,7 @@ async def reset_credential(request: web.Request) -> web.Response:
             request,
             ctx,
             caller,
-            lambda scope: ctx.service.reset_credential(
+            lambda scope: ctx.commands.credentials.reset(
                 caller.client, user, actor=caller.actor, idempotency_scope=scope
             ),
         )
@@ -160,7 +160,7 @@ async def reset_credential(request: web.Request) -> web.Response:
 
 async def get_credential(request: web.Request) -> web.Response:
     ctx, caller = _caller(request, (P.CREDENTIAL_VIEW,), self_admin=True)
-    credential = await ctx.run(ctx.service.get_credential, caller.client, str(caller.user))
+    credential = await ctx.run(ctx.commands.credentials.get, caller.client, str(caller.user))
     return web.json_response(_render(ctx, caller, credential, credential.password_hash))
 
 
@@ -169,7 +169,7 @@ async def patch_credential(request: web.Request) -> web.Response:
     body = await json_body(request, PATCH_CREDENTIAL_FIELDS)
     state_name = body.get("stateName")
     credential = await ctx.run(
-        ctx.service.modify_credential,
+        ctx.commands.credentials.modify,
         caller.client,
         str(caller.user),
         expected_version=body["version"],
@@ -183,7 +183,7 @@ async def patch_credential(request: web.Request) -> web.Response:
 
 async def delete_credential(request: web.Request) -> web.Response:
     ctx, caller = _caller(request, (P.CREDENTIAL_DELETE,), self_admin=True)
-    await ctx.run(ctx.service.delete_credential, caller.client, str(caller.user), caller.actor)
+    await ctx.run(ctx.commands.credentials.delete, caller.client, str(caller.user), caller.actor)
     return web.Response(status=204)
 
 
@@ -192,7 +192,7 @@ async def verify_credential(request: web.Request) -> web.Response:
     body = await json_body(request, VERIFY_FIELDS)
     try:
         matched = await ctx.run(
-            ctx.service.verify, caller.client, str(caller.user), body["password"]
+            ctx.commands.credentials.verify, caller.client, str(caller.user), body["password"]
         )
     except Exception as exc:
         ctx.metrics.verifications.labels(getattr(exc, "code", "error")).inc()
@@ -205,7 +205,7 @@ async def verify_credential(request: web.Request) -> web.Response:
 
 async def credential_events(request: web.Request) -> web.Response:
     ctx, caller = _caller(request, (P.CREDENTIAL_VIEW,))
-    events = await ctx.run(ctx.service.credential_events, caller.client, str(caller.user))
+    events = await ctx.run(ctx.commands.credentials.events, caller.client, str(caller.user))
     return web.json_response({"items": [event_item(e) for e in events]})
 
 
@@ -213,10 +213,10 @@ async def list_credentials(request: web.Request) -> web.Response:
     """Served from the read model (may lag); sorted by userExtId, keyset pagination."""
     ctx, caller = _caller(request, (P.CREDENTIAL_VIEW,))
     query = page_request(request)
-    ctx.service.catalog.default_policy(caller.client)  # unknown client -> 404
+    ctx.commands.catalog.require_client(caller.client)  # unknown client -> 404
     if ctx.credential_pages is None:
         raise ApiError("errors.unavailable", "The read model is not configured.")
-    now = ctx.service.now()
+    now = ctx.commands.now()
     credentials = await ctx.credential_pages.page(
         caller.client, query.state_name, query.after_user, query.limit + 1, now
     )

@@ -19,10 +19,9 @@ from service.config import Settings
 from service.contracts.topology import DELIVERY_QUEUE
 from service.delivery.amqp import ATTEMPT_HEADER, retry_queue_name
 from service.delivery.backoff import Backoff
-from service.delivery.options import DeliveryOptions
-from service.delivery.process import run_delivery
 from service.devkeys import DevKeys
 from service.eventstore.library import EventStoreApp
+from service.roots.delivery import run as run_delivery
 from service.sealing import Sealer, encode_key
 from tests.delivery.broker import Broker, broker_at
 from tests.delivery.envelopes import issue, unique, unique_mobile
@@ -74,17 +73,18 @@ async def worker(
     settings = Settings(
         database_url=delivery_database,
         amqp_url=amqp_url,
-        delivery_private_keys=delivery_keys.delivery_private_key,
+        delivery_private_key=delivery_keys.delivery_private_key,
         smtp_url=smtp_sink.url,
         sms_url=sms_sink.url,
         spool_dir=str(spool_dir),
         delivery_max_attempts=MAX_ATTEMPTS,
         metrics_port=free_port(),
+        delivery_prefetch=8,
+        delivery_backoff_seconds=BACKOFF.base,
+        delivery_backoff_cap_seconds=BACKOFF.cap,
     )
     stop = asyncio.Event()
-    task = asyncio.create_task(
-        run_delivery(settings, stop, DeliveryOptions(prefetch=8, backoff=BACKOFF))
-    )
+    task = asyncio.create_task(run_delivery(settings, stop))
     metrics_url = f"http://127.0.0.1:{settings.metrics_port}"
     async with broker_at(amqp_url) as broker:
         running = RunningWorker(settings, broker, spool_dir, metrics_url)

@@ -8,10 +8,10 @@ import stat
 from pathlib import Path
 
 from service.delivery.backoff import Backoff
-from service.delivery.inprocess import build_dev_delivery
 from service.devkeys import DevKeys
 from service.eventstore.library import EventStoreApp, sqlite_env
 from service.inprocess_queue import InProcessQueue
+from service.roots.dev import dev_delivery
 from service.sealing import Sealer
 from tests.delivery.envelopes import issue
 from tests.delivery.events import credential_with
@@ -23,11 +23,13 @@ async def test_dev_delivery_writes_outbox_and_spool_files(
 ) -> None:
     store = EventStoreApp(env=sqlite_env(str(tmp_path / "dev.sqlite")))
     var = tmp_path / "var"
-    delivery = build_dev_delivery(
+    announced: list[str] = []
+    delivery = dev_delivery(
         var,
         delivery_keys.delivery_private_key,
-        store.recorder,
+        store,
         InProcessQueue(),
+        announced.append,
         backoff=Backoff(0.05, 0.1),
     )
     stop = asyncio.Event()
@@ -55,6 +57,9 @@ async def test_dev_delivery_writes_outbox_and_spool_files(
         assert pdf.read_bytes().startswith(b"%PDF")
         assert sorted(p.name for p in client.iterdir()) == sorted([eml.name, txt.name])
         assert delivery.dead_letters[0].message_id == "nothing:1"
+        # the dev console names the file each message went to
+        assert any(line.endswith(str(eml)) for line in announced)
+        assert any(line.endswith(str(pdf)) for line in announced)
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=10)

@@ -5,15 +5,14 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
 from service.config import ConfigError, Settings
 from service.contracts.topology import DELIVERY_QUEUE
-from service.delivery.backoff import Backoff
-from service.delivery.options import DeliveryOptions
-from service.delivery.process import run_delivery
 from service.devkeys import DevKeys
+from service.roots.delivery import run as run_delivery
 from service.sealing import Sealer
 from tests.delivery.broker import broker_at
 from tests.delivery.envelopes import issue, unique
@@ -44,7 +43,7 @@ def test_the_process_names_missing_settings() -> None:
 BASE = Settings(
     database_url="postgresql://postgres@127.0.0.1:1/none",
     amqp_url="amqp://guest:guest@127.0.0.1:1/",
-    delivery_private_keys="not-base64!",
+    delivery_private_key="not-base64!",
     smtp_url="smtp://127.0.0.1:25",
 )
 
@@ -52,7 +51,7 @@ BASE = Settings(
 @pytest.mark.parametrize(
     ("changes", "named"),
     [
-        ({"delivery_private_keys": "not-base64!"}, "TEMPSTRONG_DELIVERY_PRIVATE_KEY"),
+        ({"delivery_private_key": "not-base64!"}, "TEMPSTRONG_DELIVERY_PRIVATE_KEY"),
         ({"smtp_url": None}, "TEMPSTRONG_SMTP_URL"),
         ({"smtp_url": "mailto:x"}, "TEMPSTRONG_SMTP_URL"),
         ({"sms_url": "ftp://x"}, "TEMPSTRONG_SMS_URL"),
@@ -62,7 +61,7 @@ BASE = Settings(
 async def test_bad_settings_are_refused_before_connecting(
     delivery_keys: DevKeys, changes: dict[str, object], named: str
 ) -> None:
-    fields = {**vars(BASE), "delivery_private_keys": delivery_keys.delivery_private_key}
+    fields = {**vars(BASE), "delivery_private_key": delivery_keys.delivery_private_key}
     settings = Settings(**{**fields, **changes})
     with pytest.raises(ConfigError, match=named):
         await asyncio.wait_for(run_delivery(settings, asyncio.Event()), timeout=5)
@@ -74,8 +73,8 @@ async def test_bad_settings_are_refused_before_connecting(
 )
 def test_bad_options_name_the_variable(variable: str, value: str) -> None:
     with pytest.raises(ConfigError, match=variable):
-        DeliveryOptions.from_env({variable: value})
-    assert DeliveryOptions.from_env({}).prefetch >= 1
+        Settings.from_env({variable: value})
+    assert Settings.from_env({}).delivery_prefetch >= 1
 
 
 async def test_stop_lets_the_message_in_flight_finish(
@@ -89,16 +88,14 @@ async def test_stop_lets_the_message_in_flight_finish(
     settings = Settings(
         database_url=delivery_database,
         amqp_url=fresh_amqp_url,
-        delivery_private_keys=delivery_keys.delivery_private_key,
+        delivery_private_key=delivery_keys.delivery_private_key,
         smtp_url=smtp_sink.url,
     )
     address = f"{unique('inflight')}@{HELD_DOMAIN}"
     issued = issue(sealer, "Email", email=address)
     stop = asyncio.Event()
     async with broker_at(fresh_amqp_url) as broker:
-        task = asyncio.create_task(
-            run_delivery(settings, stop, DeliveryOptions(prefetch=4, backoff=Backoff(0.2, 1)))
-        )
+        task = asyncio.create_task(run_delivery(_fast(settings, prefetch=4), stop))
         await broker.publish(issued)
         # The sink holds a held.example message 1 s before accepting: stop while it is held.
         await eventually(lambda: address in smtp_sink.holding or task.done(), timeout=20)
@@ -120,15 +117,13 @@ async def test_the_worker_reconnects_after_the_broker_drops_it(
     settings = Settings(
         database_url=delivery_database,
         amqp_url=fresh_amqp_url,
-        delivery_private_keys=delivery_keys.delivery_private_key,
+        delivery_private_key=delivery_keys.delivery_private_key,
         smtp_url=smtp_sink.url,
     )
     vhost = fresh_amqp_url.rsplit("/", 1)[1]
     first_to, second_to = (f"{unique(name)}@example.com" for name in ("first", "second"))
     stop = asyncio.Event()
-    task = asyncio.create_task(
-        run_delivery(settings, stop, DeliveryOptions(prefetch=4, backoff=Backoff(0.2, 1)))
-    )
+    task = asyncio.create_task(run_delivery(_fast(settings, prefetch=4), stop))
     try:
         async with broker_at(fresh_amqp_url) as broker:
             await broker.publish(issue(sealer, "Email", email=first_to))
@@ -143,3 +138,12 @@ async def test_the_worker_reconnects_after_the_broker_drops_it(
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=30)
+
+
+def _fast(settings: Settings, prefetch: int) -> Settings:
+    return replace(
+        settings,
+        delivery_prefetch=prefetch,
+        delivery_backoff_seconds=0.2,
+        delivery_backoff_cap_seconds=1.0,
+    )

@@ -10,12 +10,13 @@ import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
-from service.bootstrap import build_service, build_verifier, postgres_readiness
 from service.config import Settings, load_policy_file
 from service.eventstore.library import EventStoreApp
 from service.eventstore.postgres import PostgresStore
 from service.http.app import create_app
 from service.http.context import ApiContext
+from service.roots.api import open_with_app
+from service.roots.parts import build_commands, build_verifier, postgres_readiness
 from tests.conftest import Api
 
 ApiFactory = Callable[..., AbstractAsyncContextManager[Api]]
@@ -31,17 +32,20 @@ def make_api(settings: Settings, store: EventStoreApp, clock: Any) -> ApiFactory
     ) -> AsyncIterator[Api]:
         assert settings.policy_file and settings.database_url
         url = database_url or settings.database_url
+        event_store = PostgresStore(url, store.mapper, cache_size=cache_size)
         context = ApiContext(
-            service=build_service(
+            commands=build_commands(
                 settings,
-                PostgresStore(url, store.mapper, cache_size=cache_size),
+                event_store,
                 load_policy_file(settings.policy_file, settings.hash_key),
                 clock,
             ),
             verifier=build_verifier(settings),
-            is_ready=postgres_readiness(url),
+            not_ready=postgres_readiness(url),
         )
-        server = TestServer(create_app(context), host="127.0.0.1")
+        app = create_app(context)
+        open_with_app(app, context, event_store)
+        server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         try:
             async with ClientSession() as session:

@@ -14,7 +14,7 @@ import uuid
 
 from projections.parking import PARKED_TABLE, FailureCounter
 from projections.publisher.messages import Kind
-from service.application import UserProfile
+from service.commands.outcomes import UserProfile
 from service.correlation import correlation_id_of
 from service.domain.credential import TempStrongPassword
 from service.domain.ids import event_id
@@ -26,18 +26,18 @@ from tests.support.publishing import drain, publishing_world
 LONG_EXT_ID = "c" * 254
 
 
-async def _user_with_credential(service, user: str, ext_id: str | None = None):  # type: ignore[no-untyped-def]
-    await service.register_user("acme", user, UserProfile(email=f"{user}@example.com"))
-    return await service.create_credential(
+async def _user_with_credential(commands, user: str, ext_id: str | None = None):  # type: ignore[no-untyped-def]
+    await commands.users.register("acme", user, UserProfile(email=f"{user}@example.com"))
+    return await commands.credentials.create(
         "acme", user, ext_id=ext_id, policy_ext_id=None, state_name=None, actor="helpdesk"
     )
 
 
 async def test_a_254_character_ext_id_is_published_with_an_event_id(settings):
     async with publishing_world(settings, HASH_KEY) as world:
-        created = await _user_with_credential(world.service, "long", LONG_EXT_ID)
-        await world.service.reset_credential("acme", "long", actor="h", idempotency_scope=None)
-        await _user_with_credential(world.service, "after")
+        created = await _user_with_credential(world.commands, "long", LONG_EXT_ID)
+        await world.commands.credentials.reset("acme", "long", actor="h", idempotency_scope=None)
+        await _user_with_credential(world.commands, "after")
         envelopes = await drain(await world.delivery_queue(), 3)
         events = await drain(world.events, 3)
         ids = {m.message_id for m in envelopes}
@@ -99,10 +99,10 @@ async def test_an_event_that_does_not_decode_is_parked_and_the_stream_goes_on(se
             topic,
             b"\x00 not an event",
         )
-        await _user_with_credential(world.service, "next")
+        await _user_with_credential(world.commands, "next")
         events = await drain(world.events, 1)
         assert [json.loads(m.body)["subject"] for m in events] == [
-            str((await world.service.get_credential("acme", "next")).ext_id)
+            str((await world.commands.credentials.get("acme", "next")).ext_id)
         ]
         row = await world.pool.fetchrow(f"SELECT * FROM {PARKED_TABLE}")
         assert row["event_id"] == event_id(poison_id, 1)
@@ -124,8 +124,8 @@ async def test_an_event_the_broker_refuses_is_parked_then_republished(settings):
 
     options = {"failures": FailureCounter("publisher", max_attempts=2, min_seconds=0.0)}
     async with publishing_world(settings, HASH_KEY, refuse=refuse, **options) as world:
-        await _user_with_credential(world.service, "refused", "refused-cred")
-        await _user_with_credential(world.service, "other", "other-cred")
+        await _user_with_credential(world.commands, "refused", "refused-cred")
+        await _user_with_credential(world.commands, "other", "other-cred")
         events = await drain(world.events, 1)
         # at least once: the batch is retried until the refused event is parked
         assert {json.loads(m.body)["subject"] for m in events} == {"other-cred"}

@@ -6,7 +6,9 @@ import asyncio
 import json
 import re
 import signal
+import socket
 import subprocess
+from pathlib import Path
 
 import aiohttp
 import asyncpg
@@ -25,47 +27,84 @@ def _stop(process: subprocess.Popen[str]) -> int:
             process.kill()
 
 
-async def test_dev_mode_from_a_clean_directory_answers_a_reset(tmp_path):
-    port = free_port()
-    process = start(["dev", "--port", str(port)], {}, tmp_path)
-    try:
-        wait_http(f"http://127.0.0.1:{port}/healthz", process)
-        assert process.stdout is not None
-        banner = ""
-        while "export TOKEN=" not in banner:
-            banner += process.stdout.readline()
-        token = re.search(r"export TOKEN=(\S+)", banner).group(1)  # type: ignore[union-attr]
-        base = f"http://127.0.0.1:{port}{BASE}/client-123"
-        headers = {"X-Token": token}
-        async with aiohttp.ClientSession(headers=headers) as session:
-            async with session.post(
-                f"{base}/users", json={"extId": "u1", "email": "u1@example.com"}
-            ) as r:
-                assert r.status == 201
-            async with session.post(f"{base}/users/u1/tempstrong-password") as r:
-                assert r.status == 201
-            async with session.post(f"{base}/users/u1/tempstrong-password/reset") as r:
-                assert r.status == 200
-                body = await r.json()
-            for _ in range(50):  # the in-process projector follows the SQLite store
-                async with session.get(f"{base}/tempstrong-passwords") as r:
-                    page = await r.json()
-                if page["items"] and page["items"][0]["resetCount"] == 1:
-                    break
-                await asyncio.sleep(0.1)
-        assert body["resetCount"] == 1 and len(body["tempStrongPassword"]) == 30
-        assert [item["userExtId"] for item in page["items"]] == ["u1"]
-        assert page["items"][0]["resetCount"] == 1
-        letter = tmp_path / "var" / "spool" / "client-123" / "u1-2.pdf"
-        for _ in range(50):  # the in-process worker delivers the reset's code as a PDF letter
-            if letter.exists():
+def _dev_token(process: subprocess.Popen[str]) -> str:
+    assert process.stdout is not None
+    banner = ""
+    while "export TOKEN=" not in banner:
+        banner += process.stdout.readline()
+    return re.search(r"export TOKEN=(\S+)", banner).group(1)  # type: ignore[union-attr]
+
+
+async def _walk_through(port: int, token: str, var: Path) -> None:
+    """The README's walk-through: user, credential, reset, the mailed code, a verify."""
+    base = f"http://127.0.0.1:{port}{BASE}/client-123"
+    async with aiohttp.ClientSession(headers={"X-Token": token}) as session:
+        async with session.post(
+            f"{base}/users", json={"extId": "user-123", "email": "user@example.com"}
+        ) as r:
+            assert r.status == 201
+        async with session.post(f"{base}/users/user-123/tempstrong-password") as r:
+            assert r.status == 201
+        async with session.post(f"{base}/users/user-123/tempstrong-password/reset") as r:
+            assert r.status == 200
+            body = await r.json()
+        mail = var / "outbox" / "client-123" / "user-123-2.eml"
+        for _ in range(100):  # the in-process worker writes the reset's mail
+            if mail.exists():
                 break
             await asyncio.sleep(0.1)
-        assert letter.read_bytes().startswith(b"%PDF")
-        assert oct(letter.stat().st_mode)[-3:] == "600"
+        assert oct(mail.stat().st_mode)[-3:] == "600"
+        (code,) = [line[6:] for line in mail.read_text().splitlines() if line.startswith("Code: ")]
+        password = body["tempStrongPassword"] + code
+        async with session.post(
+            f"{base}/users/user-123/tempstrong-password/verify", json={"password": password}
+        ) as r:
+            assert r.status == 200 and await r.json() == {"result": "ok"}
+        for _ in range(50):  # the in-process projector follows the SQLite store
+            async with session.get(f"{base}/tempstrong-passwords") as r:
+                page = await r.json()
+            if page["items"] and page["items"][0]["stateName"] == "active":
+                break
+            await asyncio.sleep(0.1)
+    assert body["resetCount"] == 1 and len(body["tempStrongPassword"]) == 30
+    assert [item["userExtId"] for item in page["items"]] == ["user-123"]
+    assert page["items"][0]["resetCount"] == 1
+
+
+async def test_dev_mode_walk_through_ends_with_a_verify(tmp_path):
+    port = free_port()
+    # the listener variables work for dev mode too (not only --port)
+    process = start(["dev"], {"TEMPSTRONG_HTTP_PORT": str(port)}, tmp_path)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", process)
+        await _walk_through(port, _dev_token(process), tmp_path / "var")
         assert (tmp_path / "var" / "tempstrong.sqlite").exists()
     finally:
         assert _stop(process) == 0
+    assert process.stdout is not None
+    console = process.stdout.read()
+    # the dev console names the file the out-of-band message went to
+    assert "out-of-band Email for user-123 (version 2): " in console
+    assert "user-123-2.eml" in console
+
+    # a second run in the same folder starts afresh with --fresh (else user-123 exists: 409)
+    port = free_port()
+    process = start(["dev", "--fresh", "--port", str(port)], {}, tmp_path)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", process)
+        await _walk_through(port, _dev_token(process), tmp_path / "var")
+    finally:
+        assert _stop(process) == 0
+
+
+def test_dev_mode_on_a_taken_port_names_the_setting(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run(["dev", "--port", str(port)], {}, tmp_path)
+    assert result.returncode == 2
+    assert "TEMPSTRONG_HTTP_PORT" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_api_refuses_to_start_without_its_settings(tmp_path):

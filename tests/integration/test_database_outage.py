@@ -9,12 +9,13 @@ from urllib.parse import urlsplit, urlunsplit
 from aiohttp import ClientSession, ClientTimeout
 from aiohttp.test_utils import TestServer
 
-from service.bootstrap import build_service, build_verifier, postgres_readiness
 from service.config import load_policy_file
 from service.eventstore.library import event_mapper
 from service.eventstore.postgres import PostgresStore
 from service.http.app import create_app
 from service.http.context import ApiContext
+from service.roots.api import open_with_app
+from service.roots.parts import build_commands, build_verifier, postgres_readiness
 from tests.support.http import BASE, credential_path
 from tests.support.proxy import TcpProxy
 
@@ -30,16 +31,17 @@ async def test_outage_answers_503_and_the_api_recovers(settings, tokens, databas
     proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
     await proxy.start()
     url = _via(database_url, proxy.port)
+    event_store = PostgresStore(url, event_mapper())
     context = ApiContext(
-        service=build_service(
-            settings,
-            PostgresStore(url, event_mapper()),
-            load_policy_file(settings.policy_file, settings.hash_key),
+        commands=build_commands(
+            settings, event_store, load_policy_file(settings.policy_file, settings.hash_key)
         ),
         verifier=build_verifier(settings),
-        is_ready=postgres_readiness(url),
+        not_ready=postgres_readiness(url),
     )
-    server = TestServer(create_app(context), host="127.0.0.1")
+    app = create_app(context)
+    open_with_app(app, context, event_store)
+    server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     headers = {"X-Token": tokens.admin()}
     user = f"outage-{int(time.time() * 1000)}"

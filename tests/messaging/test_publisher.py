@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import aio_pika
 import pytest
 
-from service.application import UserProfile
+from service.commands.outcomes import UserProfile
 from service.contracts.topology import DELIVERY_QUEUE
 from service.domain.ids import event_id
 from service.domain.password import PasswordHasher
@@ -24,7 +24,7 @@ from tests.support.publishing import TEST_EVENTS_QUEUE, drain, publishing_world
 async def world(settings) -> AsyncIterator[dict]:
     async with publishing_world(settings, HASH_KEY) as w:
         yield {
-            "service": w.service,
+            "commands": w.commands,
             "store": w.store,
             "channel": w.channel,
             "events": w.events,
@@ -34,22 +34,22 @@ async def world(settings) -> AsyncIterator[dict]:
         }
 
 
-async def _make_user(service, name: str, policy: str = "tsp-default"):
-    await service.register_user(
+async def _make_user(commands, name: str, policy: str = "tsp-default"):
+    await commands.users.register(
         "acme", name, UserProfile(email=f"{name}@example.com", mobile="+41791112233")
     )
-    return await service.create_credential(
+    return await commands.credentials.create(
         "acme", name, ext_id=f"cred-{name}", policy_ext_id=policy, state_name=None, actor="helpdesk"
     )
 
 
 async def test_events_follow_the_cloudevents_contract(world, delivery_keys):
-    service = world["service"]
-    created = await _make_user(service, "alice")
-    reset = await service.reset_credential(
+    commands = world["commands"]
+    created = await _make_user(commands, "alice")
+    reset = await commands.credentials.reset(
         "acme", "alice", actor="helpdesk", idempotency_scope=None
     )
-    await service.verify("acme", "alice", "wrong")
+    await commands.credentials.verify("acme", "alice", "wrong")
     messages = await drain(world["events"], 3)
     assert len(messages) == 3
     keys = [m.routing_key for m in messages]
@@ -85,8 +85,8 @@ async def test_events_follow_the_cloudevents_contract(world, delivery_keys):
 
 
 async def test_envelopes_carry_fragment1_sealed_and_it_completes_the_password(world, delivery_keys):
-    service = world["service"]
-    created = await _make_user(service, "bob")
+    commands = world["commands"]
+    created = await _make_user(commands, "bob")
     queue = await world["channel"].get_queue(DELIVERY_QUEUE)
     messages = await drain(queue, 1)
     assert len(messages) == 1
@@ -103,14 +103,14 @@ async def test_envelopes_carry_fragment1_sealed_and_it_completes_the_password(wo
     password = created.response_secret + opened["secret"]
     hasher = PasswordHasher(HASH_KEY)
     assert hasher.verify(password, created.credential.password_hash)
-    assert await service.verify("acme", "bob", password)
+    assert await commands.credentials.verify("acme", "bob", password)
 
 
 async def test_messages_carry_the_correlation_id_of_the_request(world):
-    service = world["service"]
+    commands = world["commands"]
 
     with request_id_in_scope("corr-dave"):
-        await _make_user(service, "dave")
+        await _make_user(commands, "dave")
     (event,) = await drain(world["events"], 1)
     (envelope,) = await drain(await world["channel"].get_queue(DELIVERY_QUEUE), 1)
     for message in (event, envelope):
@@ -120,13 +120,13 @@ async def test_messages_carry_the_correlation_id_of_the_request(world):
 
 
 async def test_broker_outage_delays_but_never_loses_or_doubles(world):
-    service = world["service"]
-    await _make_user(service, "carol", "tsp-none")
+    commands = world["commands"]
+    await _make_user(commands, "carol", "tsp-none")
     assert len(await drain(world["events"], 1)) == 1
     await asyncio.to_thread(stop_broker)
     try:
         for _ in range(5):  # resets succeed while the broker is down
-            outcome = await service.reset_credential(
+            outcome = await commands.credentials.reset(
                 "acme", "carol", actor="h", idempotency_scope=None
             )
             assert outcome.response_secret

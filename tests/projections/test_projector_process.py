@@ -10,21 +10,21 @@ import signal
 import asyncpg
 
 from projections.credentials.rows import CredentialRow, apply_events
-from service.application import UserProfile
-from service.bootstrap import build_service
+from service.commands.outcomes import UserProfile
 from service.config import load_policy_file
 from service.domain.errors import DomainError
 from service.eventstore.library import EventStoreApp, postgres_env
 from service.eventstore.postgres import PostgresStore
+from service.roots.parts import build_commands
 from tests.support.process import run, start
 
 
-async def _workload(service, stop: asyncio.Event, users: int) -> int:
-    commands = 0
+async def _workload(commands, stop: asyncio.Event, users: int) -> int:
+    count = 0
     names = [f"u{i}" for i in range(users)]
     for name in names:
-        await service.register_user("acme", name, UserProfile(email=f"{name}@example.com"))
-        await service.create_credential(
+        await commands.users.register("acme", name, UserProfile(email=f"{name}@example.com"))
+        await commands.credentials.create(
             "acme", name, ext_id=None, policy_ext_id="tsp-busy", state_name=None, actor="t"
         )
 
@@ -34,9 +34,11 @@ async def _workload(service, stop: asyncio.Event, users: int) -> int:
             name = random.choice(names)
             try:
                 if random.random() < 0.5:
-                    await service.reset_credential("acme", name, actor="t", idempotency_scope=None)
+                    await commands.credentials.reset(
+                        "acme", name, actor="t", idempotency_scope=None
+                    )
                 else:
-                    await service.verify("acme", name, "wrong")
+                    await commands.credentials.verify("acme", name, "wrong")
             except DomainError:
                 continue  # locked or out of resets: no event
             done += 1
@@ -45,8 +47,8 @@ async def _workload(service, stop: asyncio.Event, users: int) -> int:
 
     # several concurrent writers: the group commit puts more than one save in a batch
     for done in await asyncio.gather(*(one_writer() for _ in range(4))):
-        commands += done
-    return commands
+        count += done
+    return count
 
 
 async def _expected_rows(store: EventStoreApp) -> dict:
@@ -84,9 +86,9 @@ async def test_projector_killed_mid_stream_converges(tmp_path, fresh_database, s
     catalog = load_policy_file(settings.policy_file, settings.hash_key)
     event_store = PostgresStore(fresh_database, store.mapper)
     await event_store.open()
-    service = build_service(settings, event_store, catalog)
+    commands = build_commands(settings, event_store, catalog)
     stop = asyncio.Event()
-    writer = asyncio.create_task(_workload(service, stop, 30))
+    writer = asyncio.create_task(_workload(commands, stop, 30))
     try:
         projector = start(["projector"], env, tmp_path)
         await asyncio.sleep(1.5)

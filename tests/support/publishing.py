@@ -23,12 +23,12 @@ from projections.publisher.sink import (
     PublisherSink,
     ensure_schema,
 )
-from service.application import CredentialService
-from service.bootstrap import build_service
+from service.commands.service import Commands
 from service.config import Settings, load_policy_file
 from service.contracts.topology import DELIVERY_QUEUE, EVENTS_EXCHANGE, declare_topology
 from service.eventstore.library import EventStoreApp, LibraryStore, postgres_env
 from service.eventstore.notifications import PostgresNotifications
+from service.roots.parts import build_commands
 from tests.support.amqp import create_vhost, delete_vhost
 from tests.support.database import create_database, drop_database, url_for
 
@@ -53,7 +53,7 @@ class RefusingTransport:
 class PublishingWorld:
     database_url: str
     amqp_url: str
-    service: CredentialService
+    commands: Commands
     store: EventStoreApp
     channel: Any
     events: Any
@@ -84,7 +84,7 @@ async def publishing_world(
     assert settings.policy_file
     library_store = LibraryStore(store)
     # the library's own write path (dev mode's), against PostgreSQL
-    service = build_service(
+    commands = build_commands(
         settings, library_store, load_policy_file(settings.policy_file, hash_key)
     )
     connection = await aio_pika.connect(amqp_url)
@@ -112,7 +112,7 @@ async def publishing_world(
     task = asyncio.create_task(follower.run(stop))
     try:
         yield PublishingWorld(
-            url, amqp_url, service, store, channel, events_queue, follower, registry, pool
+            url, amqp_url, commands, store, channel, events_queue, follower, registry, pool
         )
     finally:
         stop.set()

@@ -23,14 +23,17 @@ class OutboxChannel(Channel):
     def __init__(self, outbox_dir: Path) -> None:
         self._outbox_dir = outbox_dir
 
+    def path_of(self, message: SealedDelivery) -> Path:
+        suffix = "sms.txt" if message.sending_method is SendingMethod.SMS else "eml"
+        name = f"{message.user_ext_id}-{message.version}.{suffix}"
+        return self._outbox_dir / message.client_ext_id / name
+
     async def send(self, message: SealedDelivery) -> None:
         if message.sending_method is SendingMethod.SMS:
-            name = f"{message.user_ext_id}-{message.version}.sms.txt"
             data = f"To: {message.mobile or '-'}\n\n{sms_text(message)}\n".encode()
         else:
-            name = f"{message.user_ext_id}-{message.version}.eml"
             data = compose(message, DEV_SENDER).as_bytes()
-        path = self._outbox_dir / message.client_ext_id / name
+        path = self.path_of(message)
         try:
             await asyncio.to_thread(write_private_file, path, data)
         except OSError as exc:

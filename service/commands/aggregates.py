@@ -1,0 +1,80 @@
+"""Loading and saving aggregates through the event store's port, and the retry on conflict."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
+
+from ..domain.catalog import PolicyCatalog
+from ..domain.credential import TempStrongPassword
+from ..domain.errors import Conflict, NotFound
+from ..domain.user import User
+from ..eventstore.port import AggregateStore
+
+MAX_ATTEMPTS = 8
+
+T = TypeVar("T")
+
+
+class Aggregates:
+    def __init__(self, store: AggregateStore, catalog: PolicyCatalog) -> None:
+        self.store = store
+        self.catalog = catalog
+
+    async def user_or_none(self, client: str, ext_id: str) -> User | None:
+        """The user aggregate, deleted or not; 404 for a client the policy file does not know."""
+        self.catalog.require_client(client)
+        user = await self.store.get_or_none(User.create_id(client, ext_id))
+        return user if isinstance(user, User) else None
+
+    async def user(self, client: str, ext_id: str) -> User:
+        user = await self.user_or_none(client, ext_id)
+        if user is None or user.deleted:
+            raise NotFound(f"User {ext_id!r} does not exist.")
+        return user
+
+    async def credential_of(self, user: User) -> TempStrongPassword | None:
+        if user.credential_id is None:
+            return None
+        credential = await self.store.get_or_none(user.credential_id)
+        if not isinstance(credential, TempStrongPassword) or credential.deleted:
+            return None
+        return credential
+
+    async def user_and_credential(
+        self, client: str, user_ext_id: str
+    ) -> tuple[User, TempStrongPassword]:
+        user = await self.user(client, user_ext_id)
+        credential = await self.credential_of(user)
+        if credential is None:
+            raise NotFound(f"User {user_ext_id!r} has no TSP credential.")
+        return user, credential
+
+    async def exists(self, aggregate_id: UUID) -> bool:
+        return await self.store.get_or_none(aggregate_id) is not None
+
+    async def credential_at(self, credential_id: UUID, version: int) -> TempStrongPassword:
+        credential = await self.store.get_at(credential_id, version)
+        assert isinstance(credential, TempStrongPassword)
+        return credential
+
+    async def events_of(self, aggregate_id: UUID) -> Sequence[Any]:
+        return await self.store.events_of(aggregate_id)
+
+    async def save(self, *aggregates: Aggregate | None) -> None:
+        # the store refuses to start a save past the request's deadline (a 503 commits nothing)
+        await self.store.save(*aggregates)
+
+
+async def with_retries(attempt: Callable[[], Awaitable[T]]) -> T:
+    """Runs `attempt` again while another writer takes the version it read (bounded: 409)."""
+    for _ in range(MAX_ATTEMPTS):
+        try:
+            return await attempt()
+        except IntegrityError:
+            continue
+    raise Conflict("Too many concurrent changes; try again.")

@@ -1,0 +1,173 @@
+"""The commands of the Temporary Strong Password credential aggregate."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError
+
+from ..domain.credential import TempStrongPassword
+from ..domain.errors import AlreadyExists, Conflict
+from ..domain.out_of_band import split_password
+from ..domain.password import PasswordHasher, generate_password
+from ..domain.states import CredentialState
+from .aggregates import Aggregates, with_retries
+from .idempotency import IdempotencyRecords
+from .out_of_band import OutOfBand
+from .outcomes import CredentialOutcome
+
+
+class CredentialCommands:
+    def __init__(
+        self,
+        aggregates: Aggregates,
+        hasher: PasswordHasher,
+        out_of_band: OutOfBand,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._aggregates = aggregates
+        self._catalog = aggregates.catalog
+        self._hasher = hasher
+        self._out_of_band = out_of_band
+        self._idempotency = IdempotencyRecords(aggregates)
+        self._clock = clock
+
+    async def create(
+        self,
+        client: str,
+        user_ext_id: str,
+        *,
+        ext_id: str | None,
+        policy_ext_id: str | None,
+        state_name: CredentialState | None,
+        actor: str | None,
+        idempotency_scope: str | None = None,
+    ) -> CredentialOutcome:
+        new_ext_id = ext_id or str(uuid.uuid4())
+
+        async def attempt() -> CredentialOutcome:
+            now = self._clock()
+            record = await self._idempotency.read(idempotency_scope)
+            if record is not None and record.is_live(now):
+                return await self._idempotency.replay(record, client, user_ext_id)
+            user = await self._aggregates.user(client, user_ext_id)
+            if user.credential_id is not None:
+                raise AlreadyExists(f"User {user_ext_id!r} already has a TSP credential.")
+            if await self._aggregates.exists(TempStrongPassword.create_id(client, new_ext_id)):
+                raise AlreadyExists(f"Credential extId {new_ext_id!r} is already in use.")
+            policy = (
+                self._catalog.allowed_policy(client, policy_ext_id)
+                if policy_ext_id
+                else self._catalog.default_policy(client)
+            )
+            split = split_password(policy, generate_password(policy))
+            credential = TempStrongPassword.create(
+                client_ext_id=client,
+                user_ext_id=user_ext_id,
+                ext_id=new_ext_id,
+                policy=policy,
+                state_name=state_name,
+                password_hash=self._hasher.hash(split.whole, policy.hash_algorithm),
+                delivery=self._out_of_band.seal(split, user, new_ext_id, version=1),
+                actor=actor,
+                now=now,
+            )
+            user.attach_credential(credential.id)
+            outcome = CredentialOutcome.of(credential, split)
+            await self._aggregates.save(
+                user, credential, self._idempotency.record(idempotency_scope, record, outcome, now)
+            )
+            return outcome
+
+        return await with_retries(attempt)
+
+    async def reset(
+        self, client: str, user_ext_id: str, *, actor: str | None, idempotency_scope: str | None
+    ) -> CredentialOutcome:
+        async def attempt() -> CredentialOutcome:
+            now = self._clock()
+            record = await self._idempotency.read(idempotency_scope)
+            if record is not None and record.is_live(now):
+                return await self._idempotency.replay(record, client, user_ext_id)
+            user, credential = await self._aggregates.user_and_credential(client, user_ext_id)
+            policy = self._catalog.policy_in_effect(credential.policy_ext_id)
+            split = split_password(policy, generate_password(policy))
+            credential.reset(
+                policy=policy,
+                password_hash=self._hasher.hash(split.whole, policy.hash_algorithm),
+                delivery=self._out_of_band.seal(
+                    split, user, credential.ext_id, version=credential.version + 1
+                ),
+                actor=actor,
+                now=now,
+            )
+            outcome = CredentialOutcome.of(credential, split)
+            await self._aggregates.save(
+                credential, self._idempotency.record(idempotency_scope, record, outcome, now)
+            )
+            return outcome
+
+        return await with_retries(attempt)
+
+    async def modify(
+        self,
+        client: str,
+        user_ext_id: str,
+        *,
+        expected_version: int,
+        state_name: CredentialState | None,
+        policy_ext_id: str | None,
+        modification_comment: str | None,
+        actor: str | None,
+    ) -> TempStrongPassword:
+        # No retry: a stale version is the caller's to resolve (409).
+        _, credential = await self._aggregates.user_and_credential(client, user_ext_id)
+        credential.modify(
+            expected_version=expected_version,
+            state_name=state_name,
+            new_policy=(
+                self._catalog.allowed_policy(client, policy_ext_id) if policy_ext_id else None
+            ),
+            modification_comment=modification_comment,
+            actor=actor,
+            now=self._clock(),
+        )
+        try:
+            await self._aggregates.save(credential)
+        except IntegrityError:
+            raise Conflict("The credential was modified concurrently.") from None
+        return credential
+
+    async def delete(self, client: str, user_ext_id: str, actor: str | None) -> None:
+        async def attempt() -> None:
+            user, credential = await self._aggregates.user_and_credential(client, user_ext_id)
+            credential.delete(actor=actor)
+            user.detach_credential()
+            await self._aggregates.save(user, credential)
+
+        await with_retries(attempt)
+
+    async def verify(self, client: str, user_ext_id: str, password: str) -> bool:
+        """True if the password matched; LoginSucceeded or LoginFailed is saved either way."""
+
+        async def attempt() -> bool:
+            _, credential = await self._aggregates.user_and_credential(client, user_ext_id)
+            matched = credential.verify(
+                password_matches=lambda stored: self._hasher.verify(password, stored),
+                policy=self._catalog.policy_in_effect(credential.policy_ext_id),
+                now=self._clock(),
+            )
+            await self._aggregates.save(credential)
+            return matched
+
+        return await with_retries(attempt)
+
+    async def get(self, client: str, user_ext_id: str) -> TempStrongPassword:
+        return (await self._aggregates.user_and_credential(client, user_ext_id))[1]
+
+    async def events(self, client: str, user_ext_id: str) -> Sequence[Any]:
+        credential = await self.get(client, user_ext_id)
+        return await self._aggregates.events_of(credential.id)

@@ -1,0 +1,40 @@
+"""The commands of the user aggregate."""
+
+from __future__ import annotations
+
+from ..domain.user import User
+from .aggregates import Aggregates, with_retries
+from .outcomes import UserProfile
+
+
+class UserCommands:
+    def __init__(self, aggregates: Aggregates) -> None:
+        self._aggregates = aggregates
+
+    async def register(self, client: str, ext_id: str, profile: UserProfile) -> User:
+        async def attempt() -> User:
+            user = await self._aggregates.user_or_none(client, ext_id)
+            if user is None:
+                user = User(client_ext_id=client, ext_id=ext_id, **vars(profile))
+            else:
+                user.register_again(**vars(profile))
+            await self._aggregates.save(user)
+            return user
+
+        return await with_retries(attempt)
+
+    async def get(self, client: str, ext_id: str) -> User:
+        return await self._aggregates.user(client, ext_id)
+
+    async def delete(self, client: str, ext_id: str, actor: str | None) -> None:
+        """Deletes the user and its credential, in one save."""
+
+        async def attempt() -> None:
+            user = await self._aggregates.user(client, ext_id)
+            credential = await self._aggregates.credential_of(user)
+            if credential is not None:
+                credential.delete(actor=actor)
+            user.delete()
+            await self._aggregates.save(user, credential)
+
+        await with_retries(attempt)

@@ -1,0 +1,131 @@
+"""`tempstrong delivery`: the worker, its channels, the AMQP consumer, /healthz and /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+
+from ..config import DELIVERY, ConfigError, Settings
+from ..delivery.amqp import AmqpConsumer
+from ..delivery.backoff import Backoff
+from ..delivery.channels import Channel
+from ..delivery.channels.email import SmtpChannel, parse_smtp_url
+from ..delivery.channels.pdf import PdfSpoolChannel
+from ..delivery.channels.sms import HttpSmsChannel
+from ..delivery.dedup import PostgresDedup, ensure_schema
+from ..delivery.metrics import DeliveryMetrics
+from ..delivery.supersession import PostgresSupersession
+from ..delivery.worker import DeliveryWorker
+from ..domain.policy import SendingMethod
+from ..eventstore.pool import wait_for_pool
+from ..logs import configure_logging
+from ..sealing import Opener, SealingError
+from .running import log_started, log_stopped, run_until_signalled, serve_health
+
+REQUIRED = ("database_url", "amqp_url", "delivery_private_key")
+
+
+def build_channels(settings: Settings) -> dict[SendingMethod, Channel]:
+    channels: dict[SendingMethod, Channel] = {}
+    if settings.smtp_url is not None:
+        try:
+            channels[SendingMethod.EMAIL] = SmtpChannel(parse_smtp_url(settings.smtp_url))
+        except ValueError as exc:
+            raise ConfigError(f"tempstrong delivery: {exc}") from None
+    if settings.sms_url is not None:
+        if not settings.sms_url.startswith(("http://", "https://")):
+            raise ConfigError("tempstrong delivery: TEMPSTRONG_SMS_URL must be an http(s):// URL")
+        channels[SendingMethod.SMS] = HttpSmsChannel(settings.sms_url)
+    if settings.spool_dir is not None:
+        channels[SendingMethod.PDF_STORE] = PdfSpoolChannel(Path(settings.spool_dir))
+    if not channels:
+        raise ConfigError(
+            "tempstrong delivery: missing setting(s): at least one of TEMPSTRONG_SMTP_URL, "
+            "TEMPSTRONG_SMS_URL, TEMPSTRONG_SPOOL_DIR"
+        )
+    return channels
+
+
+def build_opener(settings: Settings) -> Opener:
+    assert settings.delivery_private_key is not None
+    try:
+        return Opener(settings.delivery_private_key)
+    except SealingError as exc:
+        raise ConfigError(f"tempstrong delivery: {exc}") from None
+
+
+def backoff_of(settings: Settings) -> Backoff:
+    base = settings.delivery_backoff_seconds
+    return Backoff(base=base, cap=max(base, settings.delivery_backoff_cap_seconds))
+
+
+def pool_size(prefetch: int) -> int:
+    """Each message in hand may hold a connection for its dedup claim, and needs one briefly."""
+    return 2 * prefetch + 2
+
+
+async def run(settings: Settings, stop: asyncio.Event) -> None:
+    """Runs until `stop` is set; raises ConfigError (naming the setting) before connecting."""
+    settings.require(DELIVERY, *REQUIRED)
+    assert settings.database_url is not None and settings.amqp_url is not None
+    opener = build_opener(settings)
+    channels = build_channels(settings)
+    backoff = backoff_of(settings)
+    metrics = DeliveryMetrics()
+    health = await serve_health(metrics.registry, settings.metrics_port)
+    try:
+        pool = await wait_for_pool(
+            settings.database_url,
+            stop,
+            min_size=1,
+            max_size=pool_size(settings.delivery_prefetch),
+        )
+        if pool is None:
+            return
+        async with _closing(channels):
+            try:
+                await ensure_schema(pool)
+                worker = DeliveryWorker(
+                    opener=opener,
+                    channels=channels,
+                    dedup=PostgresDedup(pool),
+                    supersession=PostgresSupersession(pool),
+                    metrics=metrics,
+                    max_attempts=settings.delivery_max_attempts,
+                    backoff=backoff,
+                )
+                consumer = AmqpConsumer(
+                    worker,
+                    metrics,
+                    amqp_url=settings.amqp_url,
+                    prefetch=settings.delivery_prefetch,
+                    retry_delays=backoff.delays(settings.delivery_max_attempts),
+                )
+                log_started(DELIVERY, settings, channels=sorted(m.value for m in channels))
+                await consumer.run(stop)
+            finally:
+                await pool.close()
+    finally:
+        if health is not None:
+            await health.cleanup()
+        log_stopped(DELIVERY)
+
+
+@contextlib.asynccontextmanager
+async def _closing(channels: Mapping[SendingMethod, Channel]) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        for channel in channels.values():
+            await channel.close()
+
+
+def main(settings: Settings) -> int:
+    """Runs the worker until SIGTERM or SIGINT; ConfigError (exit 2) if a setting is wrong."""
+    settings.require(DELIVERY, *REQUIRED)
+    build_opener(settings)
+    build_channels(settings)
+    configure_logging()
+    return run_until_signalled(lambda stop: run(settings, stop))

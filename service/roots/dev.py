@@ -1,0 +1,254 @@
+"""`tempstrong dev`: everything in one process, for trying it out (never for production).
+
+The same parts as production, with other adapters: the library's event store on SQLite, the
+credentials view on SQLite, an in-process queue instead of RabbitMQ, and files instead of mail
+and SMS (`./var/outbox`) and of the print pickup (`./var/spool`). Each out-of-band message is
+announced on the console with the file it went to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from aiohttp import web
+
+from projections.credentials.sqlite import SqliteCredentialsView
+from projections.folding import CredentialCache
+from projections.follower import Follower, FollowerMetrics
+from projections.publisher.inprocess import InProcessTransport
+from projections.publisher.sink import MemoryTracking, PublisherMetrics, PublisherSink
+
+from ..config import DEV, Settings, load_policy_file
+from ..contracts.envelope import SealedDelivery
+from ..delivery.backoff import Backoff
+from ..delivery.channels import Channel
+from ..delivery.channels.outbox import OutboxChannel
+from ..delivery.channels.pdf import PdfSpoolChannel, letter_path
+from ..delivery.dedup import MemoryDedup
+from ..delivery.inprocess import InProcessDelivery
+from ..delivery.metrics import DeliveryMetrics
+from ..delivery.supersession import RecorderSupersession
+from ..delivery.worker import DeliveryWorker
+from ..devkeys import DEV_AUDIENCE, DEV_ISSUER, DevKeys, make_dev_keys
+from ..domain.policy import SendingMethod
+from ..eventstore.library import EventStoreApp, LibraryStore, sqlite_env
+from ..eventstore.notifications import RecorderNotifications
+from ..http.app import create_app
+from ..http.context import ApiContext
+from ..inprocess_queue import InProcessQueue
+from ..logs import configure_logging
+from ..permissions import ALL_CLIENTS, Permission
+from ..sealing import Opener
+from .parts import always_ready, build_commands, build_verifier
+from .running import log_stopped, run_until_signalled, serve_app
+
+DEV_CLIENT = "client-123"
+DEV_THREADS = 4
+DEV_MAX_ATTEMPTS = 5
+DEV_BACKOFF = Backoff(base=1.0, cap=30.0)
+DEV_POLICIES = """\
+# Dev-mode policies (SPEC section 2). Edit and restart `tempstrong dev` to try others.
+clients:
+  client-123:
+    defaultPolicy: tsp-default
+    policies: [tsp-letter, tsp-hidden, tsp-none]
+policies:
+  tsp-default:            # fragment0 in the response, fragment1 by Email (./var/outbox)
+    type: TempStrongPasswordPolicy
+    sendingMethod: Email
+    plainValueExposedToCaller: true
+  tsp-letter:             # fragment1 in a PDF letter (./var/spool)
+    type: TempStrongPasswordPolicy
+    sendingMethod: PDFstore
+  tsp-hidden:             # nothing in the response, the whole password by Email
+    type: TempStrongPasswordPolicy
+    sendingMethod: Email
+    plainValueExposedToCaller: false
+  tsp-none:               # no out-of-band channel: the response carries the whole password
+    type: TempStrongPasswordPolicy
+    sendingMethod: None
+"""
+
+
+def admin_claims() -> dict[str, object]:
+    return {
+        "sub": "dev-admin",
+        "iss": DEV_ISSUER,
+        "aud": DEV_AUDIENCE,
+        "permissions": [p.value for p in Permission],
+        "clients": [ALL_CLIENTS],
+    }
+
+
+def prepare(var_dir: Path, base: Settings) -> tuple[Settings, DevKeys]:
+    var_dir.mkdir(parents=True, exist_ok=True)
+    keys = make_dev_keys(var_dir / "keys")
+    policy_file = var_dir / "policies.yaml"
+    if not policy_file.exists():
+        policy_file.write_text(DEV_POLICIES, encoding="utf-8")
+    settings = Settings(
+        jwks=str(keys.jwks_path),
+        jwt_issuer=DEV_ISSUER,
+        jwt_audience=DEV_AUDIENCE,
+        policy_file=str(policy_file),
+        hash_key=keys.hash_key.encode(),
+        delivery_public_key=keys.delivery_public_key,
+        delivery_private_key=keys.delivery_private_key,
+        spool_dir=str(var_dir / "spool"),
+        http_host=base.http_host,
+        http_port=base.http_port,
+    )
+    return settings, keys
+
+
+class Announced(Channel):
+    """A channel that says on the console where each message went (dev mode only)."""
+
+    def __init__(
+        self,
+        inner: Channel,
+        where: Callable[[SealedDelivery], Path],
+        say: Callable[[str], None],
+    ) -> None:
+        self._inner = inner
+        self._where = where
+        self._say = say
+
+    async def send(self, message: SealedDelivery) -> None:
+        await self._inner.send(message)
+        self._say(
+            f"out-of-band {message.sending_method.value} for {message.user_ext_id} "
+            f"(version {message.version}): {self._where(message)}"
+        )
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+def dev_delivery(
+    var_dir: Path,
+    private_keys: str,
+    store: EventStoreApp,
+    queue: InProcessQueue,
+    say: Callable[[str], None] = lambda line: print(line, flush=True),
+    *,
+    metrics: DeliveryMetrics | None = None,
+    max_attempts: int = DEV_MAX_ATTEMPTS,
+    backoff: Backoff = DEV_BACKOFF,
+) -> InProcessDelivery:
+    """The delivery worker's core behind the in-process queue, sending into files."""
+    outbox = OutboxChannel(var_dir / "outbox")
+    spool = var_dir / "spool"
+    announced_outbox = Announced(outbox, outbox.path_of, say)
+    worker = DeliveryWorker(
+        opener=Opener(private_keys),
+        channels={
+            SendingMethod.EMAIL: announced_outbox,
+            SendingMethod.SMS: announced_outbox,
+            SendingMethod.PDF_STORE: Announced(
+                PdfSpoolChannel(spool), lambda m: letter_path(spool, m), say
+            ),
+        },
+        dedup=MemoryDedup(),
+        supersession=RecorderSupersession(store.recorder),
+        metrics=metrics or DeliveryMetrics(),
+        max_attempts=max_attempts,
+        backoff=backoff,
+    )
+    return InProcessDelivery(worker, queue)
+
+
+def dev_app(var_dir: Path, base: Settings) -> tuple[web.Application, DevKeys]:
+    settings, keys = prepare(var_dir, base)
+    assert settings.policy_file and settings.delivery_private_key
+    catalog = load_policy_file(settings.policy_file, settings.hash_key)
+    store = EventStoreApp(env=sqlite_env(str(var_dir / "tempstrong.sqlite")))
+    library_store = LibraryStore(store, ThreadPoolExecutor(DEV_THREADS))
+    view = SqliteCredentialsView(str(var_dir / "views.sqlite"), store.mapper)
+    context = ApiContext(
+        commands=build_commands(settings, library_store, catalog),
+        verifier=build_verifier(settings),
+        not_ready=always_ready,
+        credential_pages=view,
+    )
+    app = create_app(context)
+    registry = context.metrics.registry
+    queue = InProcessQueue()
+    delivery = dev_delivery(var_dir, settings.delivery_private_key, store, queue)
+    publisher = PublisherSink(
+        # the in-process queue does not survive a restart: start after what is stored
+        MemoryTracking(start=store.recorder.max_notification_id() or 0),
+        store.mapper,
+        CredentialCache(library_store.get_at),
+        InProcessTransport(queue),
+        PublisherMetrics(registry),
+    )
+    follower_metrics = FollowerMetrics(registry)
+    followers = [
+        Follower(RecorderNotifications(store.recorder), view, follower_metrics),
+        Follower(RecorderNotifications(store.recorder), publisher, follower_metrics),
+    ]
+
+    async def background(_: web.Application) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(f.run(stop)) for f in followers]
+        tasks.append(asyncio.create_task(delivery.run(stop)))
+        try:
+            yield
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks)
+            view.close()
+            await library_store.close()
+
+    app.cleanup_ctx.append(background)
+    return app, keys
+
+
+def banner(keys: DevKeys, listener: str) -> str:
+    token = keys.sign(admin_claims(), lifetime_seconds=12 * 3600)
+    base = f"{listener}/nevisidm/api/core/v1/{DEV_CLIENT}"
+    return f"""
+tempstrong dev: embedded SQLite under ./var, for trying it out, never for production.
+Out-of-band messages go to files: mail and SMS to ./var/outbox, PDF letters to ./var/spool;
+each one is announced below with its file. (Start afresh with `tempstrong dev --fresh`.)
+
+Admin token (12 h):
+  export TOKEN={token}
+
+Try it:
+  B={base}
+  curl -s -X POST $B/users -H "X-Token: $TOKEN" -H 'Content-Type: application/json' \\
+       -d '{{"extId":"user-123","email":"user@example.com"}}'
+  curl -s -X POST $B/users/user-123/tempstrong-password -H "X-Token: $TOKEN"
+  curl -s -X POST $B/users/user-123/tempstrong-password/reset -H "X-Token: $TOKEN"
+  # the reset's tempStrongPassword is fragment0; fragment1 is the `Code:` line of the mail file
+  curl -s -X POST $B/users/user-123/tempstrong-password/verify -H "X-Token: $TOKEN" \\
+       -H 'Content-Type: application/json' -d '{{"password":"<fragment0><fragment1>"}}'
+
+Listening on {listener} (Ctrl-C to stop)
+"""
+
+
+def main(var_dir: str, base: Settings, *, fresh: bool = False) -> int:
+    directory = Path(var_dir)
+    if fresh and directory.exists():
+        shutil.rmtree(directory)
+    configure_logging()
+    app, keys = dev_app(directory, base)
+
+    async def run(stop: asyncio.Event) -> None:
+        await serve_app(
+            app,
+            base.http_host,
+            base.http_port,
+            stop,
+            listening=lambda listener: print(banner(keys, listener), flush=True),
+        )
+        log_stopped(DEV)
+
+    return run_until_signalled(run)

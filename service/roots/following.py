@@ -1,0 +1,50 @@
+"""What the projector and the publisher share as processes: a follower, its health endpoint,
+and the parked-events gauge kept current (republish and rebuild run in other processes)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import asyncpg
+from prometheus_client import CollectorRegistry
+
+from projections.follower import Follower, FollowerMetrics
+from projections.parking import waiting
+
+from ..eventstore.pool import DATABASE_ERRORS
+from .running import serve_health
+
+PARKED_GAUGE_SECONDS = 15.0
+
+
+async def run_follower(
+    follower: Follower,
+    name: str,
+    pool: asyncpg.Pool,
+    registry: CollectorRegistry,
+    metrics: FollowerMetrics,
+    metrics_port: int | None,
+    stop: asyncio.Event,
+) -> None:
+    health = await serve_health(registry, metrics_port)
+    tasks = [
+        asyncio.create_task(follower.run(stop)),
+        asyncio.create_task(_watch_parked(pool, name, metrics, stop)),
+    ]
+    try:
+        await stop.wait()
+        await asyncio.gather(*tasks)  # the loop finishes its batch and returns once stopped
+    finally:
+        if health is not None:
+            await health.cleanup()
+
+
+async def _watch_parked(
+    pool: asyncpg.Pool, follower: str, metrics: FollowerMetrics, stop: asyncio.Event
+) -> None:
+    while not stop.is_set():
+        with contextlib.suppress(*DATABASE_ERRORS):
+            metrics.parked_waiting.labels(follower).set(await waiting(pool, follower))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), PARKED_GAUGE_SECONDS)

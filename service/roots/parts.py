@@ -1,0 +1,75 @@
+"""Parts that more than one process builds the same way (the API and dev mode)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+import asyncpg
+
+from ..auth import JwksKeys, TokenVerifier
+from ..commands.service import Commands, utc_now
+from ..config import ConfigError, Settings
+from ..domain.catalog import PolicyCatalog
+from ..domain.password import PasswordHasher
+from ..eventstore.names import EVENTS_TABLE
+from ..eventstore.port import AggregateStore
+from ..sealing import Sealer, SealingError
+
+READINESS_TIMEOUT_SECONDS = 2.0
+# None when ready, else why not (shown by /readyz)
+Readiness = Callable[[], Awaitable[str | None]]
+
+
+def build_commands(
+    settings: Settings,
+    store: AggregateStore,
+    catalog: PolicyCatalog,
+    clock: Callable[[], datetime] = utc_now,
+) -> Commands:
+    sealer = None
+    if settings.delivery_public_key is not None:
+        try:
+            sealer = Sealer(settings.delivery_public_key)
+        except SealingError as exc:
+            raise ConfigError(str(exc)) from None
+    return Commands(store, catalog, PasswordHasher(settings.hash_key), sealer, clock)
+
+
+def build_verifier(settings: Settings) -> TokenVerifier:
+    assert settings.jwks and settings.jwt_issuer and settings.jwt_audience
+    try:
+        keys = JwksKeys(settings.jwks)
+        keys.load_file_now()
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return TokenVerifier(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+
+
+def postgres_readiness(database_url: str) -> Readiness:
+    """Ready when PostgreSQL answers and holds the event store's schema."""
+
+    async def not_ready() -> str | None:
+        try:
+            connection = await asyncpg.connect(database_url, timeout=READINESS_TIMEOUT_SECONDS)
+        except (TimeoutError, OSError, asyncpg.PostgresError):
+            return "The database is not reachable."
+        try:
+            table = await asyncio.wait_for(
+                connection.fetchval("SELECT to_regclass($1)::text", EVENTS_TABLE),
+                READINESS_TIMEOUT_SECONDS,
+            )
+        except (TimeoutError, OSError, asyncpg.PostgresError):
+            return "The database is not reachable."
+        finally:
+            connection.terminate()
+        if table is None:
+            return "The database has no tempstrong schema: run `tempstrong migrate`."
+        return None
+
+    return not_ready
+
+
+async def always_ready() -> str | None:
+    return None

@@ -1,0 +1,45 @@
+"""`tempstrong republish <event id>`: publishes an event the publisher parked, again."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from uuid import UUID
+
+from projections.publisher.amqp import AmqpTransport
+from projections.publisher.republish import RepublishRefused, republish
+
+from ..config import REPUBLISH, Settings
+from ..eventstore.library import event_mapper
+from ..eventstore.notifications import PostgresNotifications
+from ..eventstore.pool import create_pool
+from ..eventstore.postgres import PostgresStore
+
+
+async def run(database_url: str, amqp_url: str, event_id: UUID) -> int:
+    pool = await create_pool(database_url, min_size=1, max_size=2, timeout=5)
+    notifications = PostgresNotifications(database_url)
+    mapper = event_mapper()
+    store = PostgresStore(database_url, mapper)
+    await store.open()
+    transport = AmqpTransport(amqp_url)
+    try:
+        return await republish(event_id, pool, notifications, store, mapper, transport)
+    finally:
+        await transport.close()
+        await store.close()
+        await notifications.close()
+        await pool.close()
+
+
+def main(settings: Settings, event_id: UUID) -> int:
+    """0 once the parked event is published again; 1 (with the reason) if it is not."""
+    settings.require(REPUBLISH, "database_url", "amqp_url")
+    assert settings.database_url and settings.amqp_url
+    try:
+        count = asyncio.run(run(settings.database_url, settings.amqp_url, event_id))
+    except RepublishRefused as refused:
+        print(f"tempstrong republish: {refused}", file=sys.stderr)
+        return 1
+    print(f"tempstrong republish: event {event_id} published again ({count} messages confirmed)")
+    return 0
