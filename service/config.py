@@ -157,9 +157,9 @@ VARIABLES: tuple[Variable, ...] = (
     ),
     Variable(
         "delivery_prefetch",
-        "envelopes in flight at once",
+        "envelopes received and not yet settled, at most",
         frozenset({DELIVERY}),
-        default="32",
+        default="128",
         parse=_positive_int,
     ),
     Variable(

@@ -30,3 +30,10 @@ class InProcessQueue:
 
     async def get(self) -> QueuedMessage:
         return await self._queue.get()
+
+    def take_waiting(self, most: int) -> list[QueuedMessage]:
+        """Up to `most` messages that are already waiting (none is waited for)."""
+        taken: list[QueuedMessage] = []
+        while len(taken) < most and not self._queue.empty():
+            taken.append(self._queue.get_nowait())
+        return taken

@@ -27,9 +27,8 @@ from service.contracts.topology import (
     declare_topology,
 )
 
-from ..logs import request_id_in_scope
 from .metrics import DeliveryMetrics
-from .worker import Action, DeliveryWorker, Outcome
+from .worker import Action, DeliveryWorker, Incoming, Outcome
 
 log = logging.getLogger("tempstrong.delivery.amqp")
 
@@ -38,6 +37,8 @@ RETRY_QUEUE_PREFIX = "tempstrong.delivery.retry."
 RECONNECT_CAP_SECONDS = 5.0
 ROBUST_RECONNECT_SECONDS = 2.0
 DRAIN_TIMEOUT_SECONDS = 30.0
+MAX_BATCH = 64
+BATCH_LOOPS = 4
 PUBLISH_TIMEOUT_SECONDS = 10.0
 # A settle that fails like this leaves the message to the broker, which redelivers it.
 _SETTLE_ERRORS = (
@@ -116,7 +117,9 @@ class AmqpConsumer:
         self._retry_delays = sorted(retry_delays)
         self._drain_timeout = drain_timeout
         self._stopping = False
-        self._in_flight: set[asyncio.Task[Any]] = set()
+        self._inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+        self._in_hand = 0  # received, not settled yet
+        self._settled = asyncio.Event()
         self._channel: AbstractChannel | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -126,6 +129,7 @@ class AmqpConsumer:
             return
         connection.close_callbacks.add(lambda *_: self._metrics.consuming.set(0))
         connection.reconnect_callbacks.add(lambda *_: self._metrics.consuming.set(1))
+        loops = [asyncio.create_task(self._batches()) for _ in range(BATCH_LOOPS)]
         try:
             queue = await self._prepare(connection)
             consumer_tag = await queue.consume(self._on_message)
@@ -139,8 +143,11 @@ class AmqpConsumer:
                 await queue.cancel(consumer_tag)
             await self._drain()
         finally:
+            for loop in loops:
+                loop.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
             self._metrics.consuming.set(0)
-            # Closing returns any message received but not handled to the queue.
+            # Closing returns any message received but not settled to the queue.
             await connection.close()
 
     async def _prepare(self, connection: AbstractRobustConnection) -> AbstractQueue:
@@ -152,35 +159,66 @@ class AmqpConsumer:
         return await channel.get_queue(DELIVERY_QUEUE, ensure=True)
 
     async def _drain(self) -> None:
-        if not self._in_flight:
-            return
-        _, pending = await asyncio.wait(set(self._in_flight), timeout=self._drain_timeout)
-        if pending:
-            log.warning("stopped with messages still in flight", extra={"count": len(pending)})
+        try:
+            async with asyncio.timeout(self._drain_timeout):
+                while self._in_hand:
+                    self._settled.clear()
+                    await self._settled.wait()
+        except TimeoutError:
+            log.warning("stopped with messages still in flight", extra={"count": self._in_hand})
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         if self._stopping:
-            return
-        task = asyncio.current_task()
-        assert task is not None
-        self._in_flight.add(task)
+            return  # not settled: it goes back to the queue when the connection closes
+        self._in_hand += 1
         self._metrics.in_flight.inc()
-        try:
-            headers = dict(message.headers or {})
-            with request_id_in_scope(message.correlation_id):
-                outcome = await self._worker.handle(
-                    message.body, message.message_id or "", attempt_of(headers)
+        self._inbox.put_nowait(message)
+
+    async def _batches(self) -> None:
+        """Takes what has arrived (at least one message, at most MAX_BATCH) and handles it as
+        one batch; several loops overlap one batch's sends with the next one's queries."""
+        while True:
+            batch = [await self._inbox.get()]
+            while len(batch) < MAX_BATCH and not self._inbox.empty():
+                batch.append(self._inbox.get_nowait())
+            try:
+                await self._handle(batch)
+            finally:
+                self._in_hand -= len(batch)
+                self._metrics.in_flight.dec(len(batch))
+                self._settled.set()
+
+    async def _handle(self, batch: list[AbstractIncomingMessage]) -> None:
+        headers = [dict(message.headers or {}) for message in batch]
+        outcomes = await self._worker.handle_batch(
+            [
+                Incoming(
+                    message.body,
+                    message.message_id or "",
+                    attempt_of(message_headers),
+                    message.correlation_id,
                 )
-                await self._settle(message, headers, outcome)
+                for message, message_headers in zip(batch, headers, strict=True)
+            ]
+        )
+        await asyncio.gather(
+            *(
+                self._settle_quietly(message, message_headers, outcome)
+                for message, message_headers, outcome in zip(batch, headers, outcomes, strict=True)
+            )
+        )
+
+    async def _settle_quietly(
+        self, message: AbstractIncomingMessage, headers: dict[str, Any], outcome: Outcome
+    ) -> None:
+        try:
+            await self._settle(message, headers, outcome)
         except _SETTLE_ERRORS as exc:
-            # The channel went away mid-settle: the broker redelivers, the dedup row catches it.
+            # The channel went away mid-settle: the broker redelivers, the ledger catches it.
             log.warning(
                 "could not settle message",
                 extra={"message_id": message.message_id, "error": type(exc).__name__},
             )
-        finally:
-            self._metrics.in_flight.dec()
-            self._in_flight.discard(task)
 
     async def _settle(
         self, message: AbstractIncomingMessage, headers: dict[str, Any], outcome: Outcome

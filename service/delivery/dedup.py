@@ -1,11 +1,21 @@
-"""The record of delivered message ids (exactly once per channel across redeliveries)."""
+"""The delivery ledger: exactly once per channel across redeliveries, workers and restarts.
+
+A worker *claims* a batch's message ids (the issuing events' ids) in one statement before
+sending: it takes a session advisory lock on each (two copies of one message, in any workers,
+are never sent at the same time) and learns which were delivered before (a redelivery is acked
+as a duplicate). After sending it *finishes* in one statement on the same connection: the
+delivered ids are recorded for good and every lock is let go. A worker that crashes drops its
+connection and its locks with it, so a redelivered message is taken over at once; the only
+window for a duplicate stays the documented one, a crash between the channel's acceptance and
+the finishing statement.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import asyncpg
@@ -20,26 +30,44 @@ CREATE TABLE IF NOT EXISTS delivery_dedup (
     delivered_at timestamptz NOT NULL DEFAULT now()
 )
 """
+# The advisory locks' key space is hashtextextended's seed, 7453.
+_CLAIM = """
+SELECT key,
+       pg_try_advisory_lock(hashtextextended(key, 7453)) AS locked,
+       EXISTS (SELECT 1 FROM delivery_dedup WHERE message_id = key) AS delivered
+FROM unnest($1::text[]) AS key
+"""
+_FINISH = """
+WITH recorded AS (
+    INSERT INTO delivery_dedup (message_id)
+    SELECT unnest($1::text[]) ON CONFLICT DO NOTHING
+)
+SELECT count(pg_advisory_unlock(hashtextextended(key, 7453)))
+FROM unnest($2::text[]) AS key
+"""
+_RECORD = "INSERT INTO delivery_dedup (message_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING"
 
-_LOCK = "SELECT pg_advisory_lock(hashtextextended($1, 7453))"
-_UNLOCK = "SELECT pg_advisory_unlock(hashtextextended($1, 7453))"
+Finish = Callable[[Sequence[str]], Awaitable[None]]
 
-# Failures of our own database: retry, it is not the message's fault.
-__all__ = ["DATABASE_ERRORS", "DedupLedger", "MemoryDedup", "PostgresDedup", "ensure_schema"]
+
+@dataclass
+class Claims:
+    claimed: frozenset[str] = frozenset()  # ours to send, until `finish`
+    delivered: frozenset[str] = frozenset()  # done before: a duplicate
+    busy: frozenset[str] = frozenset()  # another worker has it in hand right now
+    # records the delivered ids for good and lets every claim go; raises DependencyUnavailable
+    # (and may be called again) when the record could not be written
+    finish: Finish = field(default=lambda delivered: _nothing(), repr=False)
 
 
 class DedupLedger(Protocol):
-    def claim(self, message_id: str) -> AbstractAsyncContextManager[None]:
-        """Holds off every other handler of the same message id (any worker) until exit."""
+    async def claim(self, keys: Sequence[str]) -> Claims:
+        """Claims the keys (distinct) that are not delivered and not in another's hands."""
         ...
-
-    async def delivered(self, message_id: str) -> bool: ...
-
-    async def record(self, message_id: str) -> None: ...
 
 
 async def ensure_schema(pool: asyncpg.Pool) -> None:
-    """Idempotent: safe for every worker at every start."""
+    """Idempotent: `tempstrong migrate` and every worker at start."""
     async with pool.acquire() as connection, connection.transaction():
         await lock_schema(connection)
         await connection.execute(SCHEMA)
@@ -49,76 +77,79 @@ class PostgresDedup(DedupLedger):
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    @contextlib.asynccontextmanager
-    async def claim(self, message_id: str) -> AsyncIterator[None]:
-        # A session advisory lock: two copies of one message (a publisher retry, a redelivery)
-        # handled at once by any workers cannot both pass the dedup check and send. A crashed
-        # worker's connection ends, and its lock with it.
+    async def claim(self, keys: Sequence[str]) -> Claims:
         try:
             connection = await self._pool.acquire()
         except DATABASE_ERRORS as exc:
             raise DependencyUnavailable(f"dedup claim failed ({type(exc).__name__})") from None
-        # The pool does not reset sessions: whenever the lock may be held but its release is
-        # not certain (an error, a cancellation), the connection ends, and the lock with it.
         try:
-            try:
-                await connection.execute(_LOCK, message_id)
-            except BaseException as exc:
-                connection.terminate()
-                if isinstance(exc, DATABASE_ERRORS):
-                    reason = f"dedup claim failed ({type(exc).__name__})"
-                    raise DependencyUnavailable(reason) from None
-                raise
-            try:
-                yield
-            finally:
+            rows = await connection.fetch(_CLAIM, list(keys))
+        except BaseException as exc:
+            await _drop(self._pool, connection)  # whatever locks it took end with it
+            if isinstance(exc, DATABASE_ERRORS):
+                raise DependencyUnavailable(f"dedup claim failed ({type(exc).__name__})") from None
+            raise
+        locked = [row["key"] for row in rows if row["locked"]]
+        delivered = frozenset(row["key"] for row in rows if row["delivered"])
+        busy = frozenset(row["key"] for row in rows if not row["locked"]) - delivered
+        held = True
+
+        async def finish(sent: Sequence[str]) -> None:
+            nonlocal held
+            if held:
+                held = False
                 try:
-                    await connection.execute(_UNLOCK, message_id)
+                    await connection.fetchval(_FINISH, list(sent), locked)
                 except BaseException as exc:
-                    connection.terminate()
+                    await _drop(self._pool, connection)  # the locks end with the connection
                     if not isinstance(exc, DATABASE_ERRORS):
                         raise
-        finally:
-            await self._pool.release(connection)
+                else:
+                    await self._pool.release(connection)
+                    return
+            # the connection (and its locks) is gone: record on another one
+            try:
+                await self._pool.execute(_RECORD, list(sent))
+            except DATABASE_ERRORS as exc:
+                reason = f"dedup record failed ({type(exc).__name__})"
+                raise DependencyUnavailable(reason) from None
 
-    async def delivered(self, message_id: str) -> bool:
-        try:
-            found = await self._pool.fetchval(
-                "SELECT 1 FROM delivery_dedup WHERE message_id = $1", message_id
-            )
-        except DATABASE_ERRORS as exc:
-            raise DependencyUnavailable(f"dedup lookup failed ({type(exc).__name__})") from None
-        return found is not None
-
-    async def record(self, message_id: str) -> None:
-        try:
-            await self._pool.execute(
-                "INSERT INTO delivery_dedup (message_id) VALUES ($1) ON CONFLICT DO NOTHING",
-                message_id,
-            )
-        except DATABASE_ERRORS as exc:
-            raise DependencyUnavailable(f"dedup record failed ({type(exc).__name__})") from None
+        return Claims(frozenset(locked) - delivered, delivered, busy, finish)
 
 
+async def _drop(pool: asyncpg.Pool, connection: asyncpg.Connection) -> None:
+    connection.terminate()
+    with contextlib.suppress(*DATABASE_ERRORS):
+        await pool.release(connection)
+
+
+async def _nothing() -> None:
+    return None
+
+
+@dataclass
 class MemoryDedup(DedupLedger):
     """Dev mode and unit tests: forgets everything when the process ends."""
 
-    def __init__(self) -> None:
-        self.message_ids: set[str] = set()
-        self._locks: dict[str, asyncio.Lock] = {}
+    message_ids: set[str] = field(default_factory=set)  # the delivered ones
+    in_hand: set[str] = field(default_factory=set)
 
-    @contextlib.asynccontextmanager
-    async def claim(self, message_id: str) -> AsyncIterator[None]:
-        lock = self._locks.setdefault(message_id, asyncio.Lock())
-        try:
-            async with lock:
-                yield
-        finally:
-            if not lock.locked():
-                self._locks.pop(message_id, None)
+    async def claim(self, keys: Sequence[str]) -> Claims:
+        delivered = frozenset(key for key in keys if key in self.message_ids)
+        busy = frozenset(key for key in keys if key in self.in_hand) - delivered
+        claimed = frozenset(keys) - delivered - busy
+        self.in_hand |= claimed
+        held = True
 
-    async def delivered(self, message_id: str) -> bool:
-        return message_id in self.message_ids
+        async def finish(sent: Sequence[str]) -> None:
+            nonlocal held
+            await self.record(sent)
+            if held:
+                held = False
+                self.in_hand -= claimed
 
-    async def record(self, message_id: str) -> None:
-        self.message_ids.add(message_id)
+        return Claims(claimed, delivered, busy, finish)
+
+    async def record(self, sent: Sequence[str]) -> None:
+        await asyncio.sleep(0)
+        self.message_ids.update(sent)

@@ -9,10 +9,10 @@ from dataclasses import replace
 
 from service.inprocess_queue import InProcessQueue, QueuedMessage
 
-from ..logs import request_id_in_scope
-from .worker import Action, DeliveryWorker
+from .worker import Action, DeliveryWorker, Incoming
 
 log = logging.getLogger("tempstrong.delivery.inprocess")
+MAX_BATCH = 64
 
 
 class InProcessDelivery:
@@ -27,7 +27,7 @@ class InProcessDelivery:
         self._queue.put(body, message_id, correlation_id)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Handles messages one at a time until `stop`; the message in hand is finished first."""
+        """Handles what has arrived, batch by batch, until `stop`; the batch in hand finishes."""
         stopped = asyncio.ensure_future(stop.wait())
         try:
             while not stop.is_set():
@@ -36,19 +36,22 @@ class InProcessDelivery:
                 if not getter.done():
                     getter.cancel()
                     break
-                await self._handle(getter.result())
+                batch = [getter.result(), *self._queue.take_waiting(MAX_BATCH - 1)]
+                await self._handle(batch)
         finally:
             stopped.cancel()
             for timer in self._timers:
                 timer.cancel()
 
-    async def _handle(self, message: QueuedMessage) -> None:
-        with request_id_in_scope(message.correlation_id):
-            outcome = await self._worker.handle(message.body, message.message_id, message.attempt)
-        if outcome.action is Action.DEAD_LETTER:
-            self.dead_letters.append(message)
-        elif outcome.action is Action.RETRY:
-            self._requeue_later(outcome.delay, replace(message, attempt=outcome.next_attempt))
+    async def _handle(self, batch: list[QueuedMessage]) -> None:
+        outcomes = await self._worker.handle_batch(
+            [Incoming(m.body, m.message_id, m.attempt, m.correlation_id) for m in batch]
+        )
+        for message, outcome in zip(batch, outcomes, strict=True):
+            if outcome.action is Action.DEAD_LETTER:
+                self.dead_letters.append(message)
+            elif outcome.action is Action.RETRY:
+                self._requeue_later(outcome.delay, replace(message, attempt=outcome.next_attempt))
 
     def _requeue_later(self, delay: float, message: QueuedMessage) -> None:
         def fire() -> None:

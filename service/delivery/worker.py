@@ -1,13 +1,21 @@
-"""The transport-independent core: one envelope in, one decision out (ack, retry, dead-letter)."""
+"""The transport-independent core: a batch of envelopes in, one decision each out
+(ack, retry, dead-letter).
+
+Per batch, whatever its size: one supersession query (before anything is opened: a stale
+envelope is never decrypted), one claim statement, the sends at once (each bounded by a hard
+deadline), and one statement that records the deliveries and releases what failed. Messages
+are deduplicated by the id of the event that issued the secret, unique across clients.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from uuid import UUID
 
 from service.contracts.envelope import (
     DeliveryEnvelope,
@@ -17,11 +25,12 @@ from service.contracts.envelope import (
 )
 from service.domain.addresses import is_valid_email, is_valid_mobile
 from service.domain.policy import SendingMethod
+from service.logs import request_id_in_scope
 from service.sealing import Opener
 
 from .backoff import Backoff
 from .channels import Channel
-from .dedup import DedupLedger
+from .dedup import Claims, DedupLedger
 from .failures import DependencyUnavailable, PermanentFailure, TransientFailure
 from .metrics import DeliveryMetrics, DeliveryOutcome
 from .supersession import SupersessionCheck
@@ -29,8 +38,10 @@ from .supersession import SupersessionCheck
 log = logging.getLogger("tempstrong.delivery")
 
 UNKNOWN_CHANNEL = "unknown"
-# After the channel accepted, the dedup row must be written before the ack; a database outage
-# at that moment is waited out this long (see `_record`).
+# A send that takes longer is abandoned (a transient failure; its claim is let go).
+SEND_DEADLINE_SECONDS = 45.0
+# After the channel accepted, the delivery must be recorded before the ack; a database outage
+# at that moment is waited out this long (see `_finish`).
 RECORD_DEADLINE_SECONDS = 30.0
 _RECORD_RETRY_CAP_SECONDS = 5.0
 
@@ -60,6 +71,31 @@ class Outcome:
         return cls(Action.DEAD_LETTER)
 
 
+@dataclass(frozen=True)
+class Incoming:
+    """One message as a transport received it; `attempt` is 1 for the first delivery."""
+
+    body: bytes
+    message_id: str
+    attempt: int = 1
+    correlation_id: str | None = None
+
+
+@dataclass
+class _Item:
+    index: int
+    message: Incoming
+    envelope: DeliveryEnvelope
+    key: str
+    credential_id: UUID
+    version: int
+    opened: SealedDelivery | None
+
+    @property
+    def channel(self) -> str:
+        return self.envelope.sending_method.value
+
+
 class DeliveryWorker:
     def __init__(
         self,
@@ -72,6 +108,7 @@ class DeliveryWorker:
         max_attempts: int,
         backoff: Backoff,
         record_deadline: float = RECORD_DEADLINE_SECONDS,
+        send_deadline: float = SEND_DEADLINE_SECONDS,
     ) -> None:
         self._opener = opener
         self._channels = dict(channels)
@@ -81,63 +118,134 @@ class DeliveryWorker:
         self._max_attempts = max_attempts
         self._backoff = backoff
         self._record_deadline = record_deadline
+        self._send_deadline = send_deadline
 
     async def handle(self, body: bytes, message_id: str, attempt: int) -> Outcome:
-        """`attempt` is 1 for the first delivery; failures never carry the secret.
+        """One message (a batch of one)."""
+        (outcome,) = await self.handle_batch([Incoming(body, message_id, attempt)])
+        return outcome
 
-        Deliveries are deduplicated by the id of the event that issued the secret (the
-        message_id), which is unique across clients.
-        """
-        channel_name = UNKNOWN_CHANNEL
+    async def handle_batch(self, messages: Sequence[Incoming]) -> list[Outcome]:
+        """One outcome per message, in order; failures never carry the secret."""
+        outcomes: list[Outcome | None] = [None] * len(messages)
+        items: list[_Item] = []
+        keys: set[str] = set()
+        for index, message in enumerate(messages):
+            channel = UNKNOWN_CHANNEL
+            try:
+                envelope = _parse(message.body)
+                channel = envelope.sending_method.value
+                item = self._prepare(index, message, envelope)
+            except PermanentFailure as failure:
+                outcomes[index] = self._dead_letter(message, channel, str(failure))
+                continue
+            except Exception as exc:  # a bug, not a verdict on the message
+                outcomes[index] = self._retry(message, channel, _unexpected(exc))
+                continue
+            if item.key in keys:
+                # the same message twice in one batch: the second waits for the first's outcome
+                outcomes[index] = self._wait(item, "the same message is in this batch")
+                continue
+            keys.add(item.key)
+            items.append(item)
+        if items:
+            for index, outcome in await self._deliver(items):
+                outcomes[index] = outcome
+        assert all(outcome is not None for outcome in outcomes)
+        return outcomes  # type: ignore[return-value]
+
+    def _prepare(self, index: int, message: Incoming, envelope: DeliveryEnvelope) -> _Item:
+        if not message.message_id:
+            raise PermanentFailure("message has no message_id to deduplicate by")
+        if envelope.event_id is None:
+            # an envelope published before the ids were added outside: open it to find them
+            opened = self._open(envelope)
+            if message.message_id not in (str(opened.event_id), opened.legacy_message_id):
+                raise PermanentFailure("message_id does not match the sealed credential")
+            key, credential_id, version = str(opened.event_id), opened.credential_id, opened.version
+            return _Item(index, message, envelope, key, credential_id, version, opened)
+        if message.message_id != envelope.message_id:
+            raise PermanentFailure("message_id is not the envelope's event id")
+        assert envelope.credential_id is not None and envelope.version is not None
+        return _Item(
+            index, message, envelope, envelope.message_id, envelope.credential_id,
+            envelope.version, None,
+        )  # fmt: skip
+
+    async def _deliver(self, items: list[_Item]) -> list[tuple[int, Outcome]]:
+        done: list[tuple[int, Outcome]] = []
         try:
-            envelope = _parse(body)
-            channel_name = envelope.sending_method.value
-            opened: SealedDelivery | None = None
-            if envelope.event_id is None:
-                # an envelope published before the ids were added outside: open it to find them
-                opened = self._open(envelope)
-                if message_id not in (str(opened.event_id), opened.legacy_message_id):
-                    raise PermanentFailure("message_id does not match the sealed credential")
-                key = str(opened.event_id)
-            elif message_id != envelope.message_id:
-                raise PermanentFailure("message_id is not the envelope's event id")
-            else:
-                key = message_id
-            async with self._dedup.claim(key):
-                return await self._deliver_once(envelope, opened, key, channel_name)
-        except PermanentFailure as failure:
-            return self._dead_letter(message_id, channel_name, str(failure))
-        except DependencyUnavailable as failure:
-            self._report(message_id, channel_name, DeliveryOutcome.RETRIED, str(failure), attempt)
-            return Outcome.retry(self._backoff.delay(attempt), attempt)
-        except TransientFailure as failure:
-            return self._retry(message_id, channel_name, attempt, str(failure))
-        except Exception as exc:
-            # A bug, not a verdict on the message: retry it; the text might quote the plaintext.
-            reason = f"unexpected {type(exc).__name__}"
-            return self._retry(message_id, channel_name, attempt, reason)
-
-    async def _deliver_once(
-        self, envelope: DeliveryEnvelope, opened: SealedDelivery | None, key: str, channel: str
-    ) -> Outcome:
-        if await self._dedup.delivered(key):
-            self._report(key, channel, DeliveryOutcome.DUPLICATE)
-            return Outcome.ack()
-        if envelope.credential_id is not None and envelope.version is not None:
             superseded = await self._supersession.superseded(
-                envelope.credential_id, envelope.version
+                [(item.credential_id, item.version) for item in items]
             )
-        else:
-            assert opened is not None
-            superseded = await self._supersession.superseded(opened.credential_id, opened.version)
-        if superseded:  # decided before opening: a stale envelope is never decrypted
-            self._report(key, channel, DeliveryOutcome.SKIPPED_SUPERSEDED)
-            return Outcome.ack()
-        delivery = opened or self._open(envelope)
-        await self._send(delivery)
-        await self._record(key)
-        self._report(key, channel, DeliveryOutcome.DELIVERED)
-        return Outcome.ack()
+            live = [i for i in items if (i.credential_id, i.version) not in superseded]
+            claims: Claims | None = (
+                await self._dedup.claim([item.key for item in live]) if live else None
+            )
+        except DependencyUnavailable as outage:
+            return [(item.index, self._wait(item, str(outage))) for item in items]
+        for item in items:
+            if (item.credential_id, item.version) in superseded:
+                done.append((item.index, self._acked(item, DeliveryOutcome.SKIPPED_SUPERSEDED)))
+            elif claims is not None and item.key in claims.delivered:
+                done.append((item.index, self._acked(item, DeliveryOutcome.DUPLICATE)))
+            elif claims is not None and item.key in claims.busy:
+                done.append((item.index, self._wait(item, "another worker is delivering it")))
+        if claims is None:
+            return done
+        claimed = [item for item in items if item.key in claims.claimed]
+        results = list(zip(claimed, await asyncio.gather(*map(self._send, claimed)), strict=True))
+        await self._finish(claims, [item.key for item, error in results if error is None])
+        done.extend((item.index, self._verdict(item, error)) for item, error in results)
+        return done
+
+    async def _send(self, item: _Item) -> Exception | None:
+        """None once the channel accepted; else why not (never raises)."""
+        with request_id_in_scope(item.message.correlation_id):
+            try:
+                delivery = item.opened or self._open(item.envelope)
+                channel = self._channels.get(delivery.sending_method)
+                if channel is None:
+                    method = delivery.sending_method.value
+                    raise PermanentFailure(f"no channel configured for {method}")
+                _check_address(delivery)
+                async with asyncio.timeout(self._send_deadline):
+                    await channel.send(delivery)
+            except TimeoutError:
+                return TransientFailure("the channel did not accept within the send deadline")
+            except Exception as exc:
+                return exc
+        return None
+
+    def _verdict(self, item: _Item, failure: Exception | None) -> Outcome:
+        if failure is None:
+            return self._acked(item, DeliveryOutcome.DELIVERED)
+        if isinstance(failure, PermanentFailure):
+            return self._dead_letter(item.message, item.channel, str(failure))
+        if isinstance(failure, TransientFailure):
+            return self._retry(item.message, item.channel, str(failure))
+        return self._retry(item.message, item.channel, _unexpected(failure))
+
+    async def _finish(self, claims: Claims, delivered: list[str]) -> None:
+        # The channel has accepted: a retry now would send twice, so the record is retried here
+        # instead. If the database stays away past the deadline the messages are acked
+        # unrecorded: the broker will not redeliver an acked message, so this still sends once.
+        deadline = time.monotonic() + self._record_deadline
+        pause = 0.1
+        while True:
+            try:
+                await claims.finish(delivered)
+                return
+            except TransientFailure as unrecorded:
+                if time.monotonic() + pause > deadline:
+                    log.error(
+                        "delivered but not recorded: %s",
+                        unrecorded,
+                        extra={"message_ids": delivered, "outcome": "unrecorded"},
+                    )
+                    return
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, _RECORD_RETRY_CAP_SECONDS)
 
     def _open(self, envelope: DeliveryEnvelope) -> SealedDelivery:
         try:
@@ -145,49 +253,34 @@ class DeliveryWorker:
         except MalformedEnvelope as exc:
             raise PermanentFailure(str(exc)) from None
 
-    async def _send(self, delivery: SealedDelivery) -> None:
-        channel = self._channels.get(delivery.sending_method)
-        if channel is None:
-            raise PermanentFailure(f"no channel configured for {delivery.sending_method.value}")
-        _check_address(delivery)
-        await channel.send(delivery)
+    # -- outcomes ---------------------------------------------------------------------------
 
-    async def _record(self, message_id: str) -> None:
-        # The channel has accepted: a retry now would send twice, so the dedup row is retried
-        # here instead. If the database stays away past the deadline the message is acked
-        # unrecorded: the broker will not redeliver an acked message, so this still sends once.
-        deadline = time.monotonic() + self._record_deadline
-        pause = 0.1
-        while True:
-            try:
-                await self._dedup.record(message_id)
-                return
-            except TransientFailure as failure:
-                if time.monotonic() + pause > deadline:
-                    log.error(
-                        "delivered but not recorded: %s",
-                        failure,
-                        extra={"message_id": message_id, "outcome": "unrecorded"},
-                    )
-                    return
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, _RECORD_RETRY_CAP_SECONDS)
+    def _acked(self, item: _Item, outcome: DeliveryOutcome) -> Outcome:
+        self._report(item.message, item.channel, outcome)
+        return Outcome.ack()
 
-    def _retry(self, message_id: str, channel: str, attempt: int, reason: str) -> Outcome:
+    def _wait(self, item: _Item, reason: str) -> Outcome:
+        """Not this message's fault (our database, another worker): retry, spending no attempt."""
+        attempt = item.message.attempt
+        self._report(item.message, item.channel, DeliveryOutcome.RETRIED, reason, attempt)
+        return Outcome.retry(self._backoff.delay(attempt), attempt)
+
+    def _retry(self, message: Incoming, channel: str, reason: str) -> Outcome:
+        attempt = message.attempt
         if attempt >= self._max_attempts:
             return self._dead_letter(
-                message_id, channel, f"{reason}; gave up after {attempt} attempts"
+                message, channel, f"{reason}; gave up after {attempt} attempts"
             )
-        self._report(message_id, channel, DeliveryOutcome.RETRIED, reason, attempt)
+        self._report(message, channel, DeliveryOutcome.RETRIED, reason, attempt)
         return Outcome.retry(self._backoff.delay(attempt), attempt + 1)
 
-    def _dead_letter(self, message_id: str, channel: str, reason: str) -> Outcome:
-        self._report(message_id, channel, DeliveryOutcome.DEAD_LETTERED, reason)
+    def _dead_letter(self, message: Incoming, channel: str, reason: str) -> Outcome:
+        self._report(message, channel, DeliveryOutcome.DEAD_LETTERED, reason)
         return Outcome.dead_letter()
 
     def _report(
         self,
-        message_id: str,
+        message: Incoming,
         channel: str,
         outcome: DeliveryOutcome,
         reason: str | None = None,
@@ -195,7 +288,7 @@ class DeliveryWorker:
     ) -> None:
         self._metrics.count(channel, outcome)
         extra: dict[str, object] = {
-            "message_id": message_id,
+            "message_id": message.message_id,
             "channel": channel,
             "outcome": outcome.value,
         }
@@ -203,8 +296,16 @@ class DeliveryWorker:
             extra["reason"] = reason
         if attempt is not None:
             extra["attempt"] = attempt
-        level = logging.WARNING if outcome is DeliveryOutcome.DEAD_LETTERED else logging.INFO
-        log.log(level, "delivery %s", outcome.value, extra=extra)
+        # one line per envelope only where a person may act; the rest is in the metrics
+        if outcome is DeliveryOutcome.DEAD_LETTERED:
+            level = logging.WARNING
+        elif outcome is DeliveryOutcome.RETRIED:
+            level = logging.INFO
+        else:
+            level = logging.DEBUG
+        if log.isEnabledFor(level):
+            with request_id_in_scope(message.correlation_id):
+                log.log(level, "delivery %s", outcome.value, extra=extra)
 
 
 def _parse(body: bytes) -> DeliveryEnvelope:
@@ -212,6 +313,11 @@ def _parse(body: bytes) -> DeliveryEnvelope:
         return DeliveryEnvelope.from_body(body)
     except MalformedEnvelope as exc:
         raise PermanentFailure(str(exc)) from None
+
+
+def _unexpected(exc: BaseException) -> str:
+    """A bug, not a verdict on the message; the text might quote the plaintext: the type only."""
+    return f"unexpected {type(exc).__name__}"
 
 
 def _check_address(delivery: SealedDelivery) -> None:

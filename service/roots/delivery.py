@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 from ..config import DELIVERY, ConfigError, Settings
-from ..delivery.amqp import AmqpConsumer
+from ..delivery.amqp import BATCH_LOOPS, AmqpConsumer
 from ..delivery.backoff import Backoff
 from ..delivery.channels import Channel
 from ..delivery.channels.email import SmtpChannel, parse_smtp_url
@@ -61,9 +61,9 @@ def backoff_of(settings: Settings) -> Backoff:
     return Backoff(base=base, cap=max(base, settings.delivery_backoff_cap_seconds))
 
 
-def pool_size(prefetch: int) -> int:
-    """Each message in hand may hold a connection for its dedup claim, and needs one briefly."""
-    return 2 * prefetch + 2
+def pool_size() -> int:
+    """Each batch in hand holds a connection for its claims and needs one more briefly."""
+    return 2 * BATCH_LOOPS + 2
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
@@ -80,7 +80,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             settings.database_url,
             stop,
             min_size=1,
-            max_size=pool_size(settings.delivery_prefetch),
+            max_size=pool_size(),
         )
         if pool is None:
             return

@@ -28,14 +28,33 @@ async def test_ensure_schema_is_idempotent(pool: asyncpg.Pool) -> None:
     ]
 
 
-async def test_dedup_records_each_message_id_once(pool: asyncpg.Pool) -> None:
+async def test_claims_then_finish_record_each_message_once(pool: asyncpg.Pool) -> None:
     dedup = PostgresDedup(pool)
-    message_id = f"{unique('cred')}:1"
-    assert not await dedup.delivered(message_id)
-    await dedup.record(message_id)
-    await dedup.record(message_id)
-    assert await dedup.delivered(message_id)
-    assert not await dedup.delivered(message_id.replace(":1", ":2"))
+    first, second, third = (unique("event") for _ in range(3))
+    claims = await dedup.claim([first, second, third])
+    assert claims.claimed == {first, second, third}
+    # while claimed, another worker (another connection) finds them in hand
+    assert (await PostgresDedup(pool).claim([first])).busy == {first}
+    await claims.finish([first])  # second and third failed: let go, not recorded
+    again = await dedup.claim([first, second, third])
+    assert again.delivered == {first} and again.claimed == {second, third}
+    await again.finish([])
+
+
+async def test_a_claim_ends_with_its_connection(pool: asyncpg.Pool) -> None:
+    """A worker that crashes mid-send leaves nothing behind: its locks end with its session."""
+    key = unique("event")
+    other = await asyncpg.create_pool(pool._connect_args[0], min_size=1, max_size=1)
+    try:
+        crashed = await PostgresDedup(other).claim([key])
+        assert crashed.claimed == {key}
+        assert (await PostgresDedup(pool).claim([key])).busy == {key}
+    finally:
+        other.terminate()
+    taken_over = await PostgresDedup(pool).claim([key])
+    assert taken_over.claimed == {key}
+    await taken_over.finish([key])
+    assert (await PostgresDedup(pool).claim([key])).delivered == {key}
 
 
 @pytest.mark.parametrize("check", ["postgres", "recorder"])
@@ -48,15 +67,16 @@ async def test_a_later_reset_or_delete_supersedes(
         else RecorderSupersession(event_store.recorder)
     )
     reset_twice = TempStrongPassword.create_id(CLIENT, await credential_with(event_store, resets=2))
-    assert await supersession.superseded(reset_twice, 1)
-    assert await supersession.superseded(reset_twice, 2)
-    assert not await supersession.superseded(reset_twice, 3)
-
     deleted = TempStrongPassword.create_id(CLIENT, await credential_with(event_store, delete=True))
-    assert await supersession.superseded(deleted, 1)
-
     unknown = TempStrongPassword.create_id(CLIENT, unique("cred"))
-    assert not await supersession.superseded(unknown, 1)
+    asked = [(reset_twice, 1), (reset_twice, 2), (reset_twice, 3), (deleted, 1), (unknown, 1)]
+    # one question for the whole batch
+    assert await supersession.superseded(asked) == {
+        (reset_twice, 1),
+        (reset_twice, 2),
+        (deleted, 1),
+    }
+    assert await supersession.superseded([]) == set()
 
 
 async def test_a_missing_event_store_is_a_dependency_outage() -> None:
@@ -65,11 +85,11 @@ async def test_a_missing_event_store_is_a_dependency_outage() -> None:
     try:
         credential = TempStrongPassword.create_id(CLIENT, "x")
         with pytest.raises(DependencyUnavailable):
-            await PostgresSupersession(other).superseded(credential, 1)
+            await PostgresSupersession(other).superseded([(credential, 1)])
         with pytest.raises(DependencyUnavailable):
-            await PostgresDedup(other).delivered("x:1")
+            await PostgresDedup(other).claim(["x"])
     finally:
         await other.close()
         await drop_database(empty)
     with pytest.raises(DependencyUnavailable):
-        await PostgresDedup(other).record("x:1")
+        await PostgresDedup(other).claim(["x"])

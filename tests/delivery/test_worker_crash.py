@@ -92,6 +92,6 @@ async def test_sigkill_mid_stream_loses_nothing_and_duplicates_at_most_one(
     assert all(count >= 1 for count in received), received
     assert sum(received) - MESSAGES <= 1, received
     logged = log.read_text()
-    assert '"outcome": "delivered"' in logged
+    assert '"tempstrong delivery started"' in logged
     for message in issued:
         assert message.secret not in logged

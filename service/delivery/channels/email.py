@@ -23,7 +23,7 @@ from . import Channel
 
 DEFAULT_SENDER = "tempstrong@localhost"
 SMTP_TIMEOUT_SECONDS = 30.0
-MAX_IDLE_CONNECTIONS = 8
+MAX_CONNECTIONS = 16  # open at once to the relay; sends beyond wait for one
 MAX_IDLE_SECONDS = 60.0
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -79,7 +79,8 @@ def compose(request: SealedDelivery, sender: str) -> EmailMessage:
 
 
 class SmtpChannel(Channel):
-    """Keeps up to `max_idle` connections open between messages, each for at most a minute.
+    """A pool of up to `max_connections` connections to the relay, kept open between messages
+    (each for at most a minute idle); the worker's concurrent sends share them.
 
     A connection per message cost a third of the worker's CPU (TCP and TLS set-up, EHLO, and a
     name lookup of the local host in a thread); a relay that drops an idle connection is
@@ -91,17 +92,22 @@ class SmtpChannel(Channel):
         self,
         target: SmtpTarget,
         timeout: float = SMTP_TIMEOUT_SECONDS,
-        max_idle: int = MAX_IDLE_CONNECTIONS,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self._target = target
         self._timeout = timeout
-        self._max_idle = max_idle
+        self._max_idle = max_connections
+        self._slots = asyncio.Semaphore(max_connections)
         self._idle: list[tuple[aiosmtplib.SMTP, float]] = []
         self._local_hostname: str | None = None
         self._closed = False
 
     async def send(self, message: SealedDelivery) -> None:
         email = compose(message, self._target.sender)
+        async with self._slots:
+            await self._send(email)
+
+    async def _send(self, email: EmailMessage) -> None:
         try:
             client = await self._checkout()
             try:
