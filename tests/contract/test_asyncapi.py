@@ -1,0 +1,101 @@
+"""The AsyncAPI document of SPEC section 4: generated from the contract code, committed as
+docs/asyncapi.yaml."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import yaml
+
+from service.contracts.asyncapi import build_asyncapi, to_yaml
+from service.contracts.cloudevents import (
+    CONTENT_TYPE,
+    EVENT_TYPES,
+    CredentialEventData,
+    cloud_event_type,
+    routing_key,
+)
+from service.contracts.envelope import ENVELOPE_CONTENT_TYPE
+from service.contracts.topology import (
+    CORRELATION_HEADER,
+    CREDENTIAL_HEADER,
+    DELIVERY_EXCHANGE,
+    DELIVERY_QUEUE,
+    EVENTS_EXCHANGE,
+)
+from tests.support.asyncapi import COMMITTED, REGENERATE, ROOT, Document, walk
+
+
+def test_the_committed_document_is_what_the_code_generates():
+    generated = to_yaml(build_asyncapi())
+    committed = COMMITTED.read_text() if COMMITTED.exists() else ""
+    assert committed == generated, (
+        "docs/asyncapi.yaml differs from what service/contracts/asyncapi.py generates from the "
+        f"contract code: regenerate it with `{REGENERATE}` and commit it"
+    )
+    assert yaml.safe_load(committed) == build_asyncapi()
+
+
+def test_the_module_prints_the_yaml():
+    result = subprocess.run(
+        [sys.executable, "-m", "service.contracts.asyncapi"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == to_yaml(build_asyncapi())
+
+
+def test_one_channel_message_and_send_operation_per_event_type():
+    doc = Document(build_asyncapi())
+    assert doc.document["asyncapi"] == "3.0.0"
+    events = doc.event_channels(EVENTS_EXCHANGE)
+    assert set(events) == set(EVENT_TYPES.values())
+    for short in EVENT_TYPES.values():
+        channel = events[short]
+        assert channel["address"] == routing_key("{clientExtId}", short)
+        assert channel["bindings"]["amqp"]["exchange"] == {
+            "name": EVENTS_EXCHANGE,
+            "type": "topic",
+            "durable": True,
+            "autoDelete": False,
+        }
+        (message,) = doc.messages(short)
+        assert message.spec["contentType"] == CONTENT_TYPE
+        payload = doc.resolve(message.spec["payload"])[1]
+        assert payload["properties"]["type"]["const"] == cloud_event_type(short)
+        operation = doc.operation_sending(short)
+        assert operation["bindings"]["amqp"]["mandatory"] is False
+    (envelope,) = doc.messages(doc.channel_for(DELIVERY_EXCHANGE, "delivery"))
+    assert envelope.spec["contentType"] == ENVELOPE_CONTENT_TYPE
+    headers = doc.resolve(envelope.spec["headers"])[1]
+    assert headers["required"] == [CREDENTIAL_HEADER]
+    assert CORRELATION_HEADER in headers["properties"]
+    receivers = [o for o in doc.document["operations"].values() if o["action"] == "receive"]
+    assert [o["channel"]["$ref"] for o in receivers] == ["#/channels/delivery-queue"]
+    assert doc.document["channels"]["delivery-queue"]["address"] == DELIVERY_QUEUE
+
+
+def test_data_fields_and_their_presence_follow_credential_event_data():
+    doc = Document(build_asyncapi())
+    data = doc.document["components"]["schemas"]["CredentialEventData"]
+    optional = {"stateChangeReason", "stateChangeDetail", "lastSuccessfulLoginDate"}
+    optional |= {"lastFailedLoginDate", "modificationComment", "createdBy", "modifiedBy"}
+    assert len(data["properties"]) == len(CredentialEventData.__dataclass_fields__)
+    assert set(data["properties"]) - set(data["required"]) == optional
+    assert "tempStrongPassword" not in data["properties"]
+    assert data["properties"]["created"]["format"] == "date-time"
+    assert data["properties"]["version"]["type"] == "integer"
+    assert data["properties"]["type"]["const"] == "Temporary Strong Password"
+
+
+def test_every_local_reference_resolves():
+    doc = Document(build_asyncapi())
+    refs = [n["$ref"] for n in walk(doc.document) if isinstance(n, dict) and "$ref" in n]
+    assert refs
+    for ref in refs:
+        assert ref.startswith("#/"), ref
+        doc.at(ref[1:])
