@@ -1,8 +1,9 @@
 """The AsyncAPI document of SPEC section 4: generated from the contract code, committed as
-docs/asyncapi.yaml."""
+docs/asyncapi.yaml, and accepted by the official parser."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -24,7 +25,7 @@ from service.contracts.topology import (
     DELIVERY_QUEUE,
     EVENTS_EXCHANGE,
 )
-from tests.support.asyncapi import COMMITTED, REGENERATE, ROOT, Document, walk
+from tests.support.asyncapi import COMMITTED, REGENERATE, ROOT, Document, run_parser, walk
 
 
 def test_the_committed_document_is_what_the_code_generates():
@@ -99,3 +100,19 @@ def test_every_local_reference_resolves():
     for ref in refs:
         assert ref.startswith("#/"), ref
         doc.at(ref[1:])
+
+
+def test_the_official_parser_accepts_the_committed_document():
+    result = run_parser(str(COMMITTED.relative_to(ROOT)))
+    print(result.stdout, result.stderr)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " 0 error(s)" in result.stdout
+    assert "AsyncAPI 3.0.0" in result.stdout
+
+
+def test_the_parser_check_fails_on_an_invalid_document():
+    document = build_asyncapi()
+    document["operations"]["send-created"]["action"] = "publish"  # AsyncAPI 2's word
+    result = run_parser("-", stdin=json.dumps(document))
+    assert result.returncode != 0, result.stdout
+    assert "Error" in result.stdout
