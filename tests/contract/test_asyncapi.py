@@ -1,5 +1,5 @@
 """The AsyncAPI document of SPEC section 4: generated from the contract code, committed as
-docs/asyncapi.yaml, and accepted by the official parser."""
+docs/asyncapi.yaml, served at GET /asyncapi.json, and accepted by the official parser."""
 
 from __future__ import annotations
 
@@ -116,3 +116,15 @@ def test_the_parser_check_fails_on_an_invalid_document():
     result = run_parser("-", stdin=json.dumps(document))
     assert result.returncode != 0, result.stdout
     assert "Error" in result.stdout
+
+
+async def test_asyncapi_json_is_served_without_a_token(api):
+    async with api.session.get(api.url("/asyncapi.json")) as response:
+        assert response.status == 200
+        assert response.content_type == "application/json"
+        served = await response.json()
+    assert served == build_asyncapi()
+    result = run_parser("-", stdin=json.dumps(served))
+    print(result.stdout, result.stderr)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " 0 error(s)" in result.stdout
