@@ -254,7 +254,6 @@ def build_asyncapi() -> dict[str, Any]:
     messages: dict[str, Any] = {}
     schemas: dict[str, Any] = {"CredentialEventData": _credential_event_data()}
     _check_names(_EVENTS, set(EVENT_TYPES.values()), "event types of EVENT_TYPES")
-    events_exchange = _exchange_binding(EVENTS_EXCHANGE)
     for stored_name, short in EVENT_TYPES.items():
         summary, description, _ = _EVENTS[short]
         name = _pascal(short)
@@ -281,7 +280,7 @@ def build_asyncapi() -> dict[str, Any]:
             "servers": [{"$ref": f"#/servers/{SERVER}"}],
             "parameters": {CLIENT_PARAMETER: {"$ref": "#/components/parameters/clientExtId"}},
             "messages": {short: {"$ref": f"#/components/messages/{short}"}},
-            "bindings": {"amqp": events_exchange},
+            "bindings": {"amqp": _exchange_binding(EVENTS_EXCHANGE)},
         }
         operations[f"send-{short}"] = {
             "action": "send",
