@@ -16,8 +16,11 @@ from service.contracts.topology import (
     CORRELATION_HEADER,
     CREDENTIAL_HEADER,
     DELIVERY_EXCHANGE,
+    DELIVERY_MODE,
     DELIVERY_ROUTING_KEY,
+    ENVELOPES_MANDATORY,
     EVENTS_EXCHANGE,
+    EVENTS_MANDATORY,
     declare_topology,
 )
 
@@ -84,11 +87,11 @@ class AmqpTransport:
                 message_id=message.message_id,
                 correlation_id=message.correlation_id,
                 headers=headers or None,
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                delivery_mode=DELIVERY_MODE,
             ),
             routing_key=DELIVERY_ROUTING_KEY if envelope else message.route,
             # an envelope must reach the delivery queue; an event nobody is bound to yet is fine
-            mandatory=envelope,
+            mandatory=ENVELOPES_MANDATORY if envelope else EVENTS_MANDATORY,
             timeout=PUBLISH_TIMEOUT_SECONDS,
         )
 

@@ -7,6 +7,7 @@ import json
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from ..contracts.asyncapi import build_asyncapi
 from . import handlers as h
 from .context import CONTEXT, ApiContext, context_of
 from .errors import error_response
@@ -43,14 +44,19 @@ def create_app(ctx: ApiContext) -> web.Application:
     )
     app[CONTEXT] = ctx
     openapi_body = json.dumps(build_openapi())
+    asyncapi_body = json.dumps(build_asyncapi())
 
     async def openapi(request: web.Request) -> web.Response:
         return web.Response(text=openapi_body, content_type="application/json")
+
+    async def asyncapi(request: web.Request) -> web.Response:
+        return web.Response(text=asyncapi_body, content_type="application/json")
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi)
+    app.router.add_get("/asyncapi.json", asyncapi)
     app.router.add_post(h.USERS, h.create_user)
     app.router.add_get(h.USER, h.get_user)
     app.router.add_delete(h.USER, h.delete_user)

@@ -20,7 +20,7 @@ from tests.security.routes import (
 )
 from tests.support.http import Caller, new_user_id
 
-SYSTEM_PATHS = {"/healthz", "/readyz", "/metrics", "/openapi.json"}
+SYSTEM_PATHS = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/asyncapi.json"}
 
 
 async def _call(api, token: str, route: Route, client: str, user: str):
