@@ -129,8 +129,7 @@ async def create_credential(request: web.Request) -> web.Response:
         ),
     )
     headers = {"Location": _credential_location(caller.client, user), **_replay_header(outcome)}
-    if not outcome.has_body:
-        return web.Response(status=201, headers=headers)
+    # always the body (one shape per status for generated clients); the fragment only if exposed
     body_out = _render(ctx, caller, outcome.credential, outcome.response_secret)
     return web.json_response(body_out, status=201, headers=headers)
 
