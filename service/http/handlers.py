@@ -19,6 +19,7 @@ from .middlewares import PRINCIPAL
 from .parsing import (
     CREATE_CREDENTIAL_FIELDS,
     PATCH_CREDENTIAL_FIELDS,
+    RESET_FIELDS,
     USER_FIELDS,
     VERIFY_FIELDS,
     encode_continuation,
@@ -136,6 +137,7 @@ async def create_credential(request: web.Request) -> web.Response:
 
 async def reset_credential(request: web.Request) -> web.Response:
     ctx, caller = _caller(request, (P.CREDENTIAL_VIEW, P.CREDENTIAL_MODIFY), self_admin=True)
+    await json_body(request, RESET_FIELDS)
     user = str(caller.user)
     try:
         outcome: CredentialOutcome = await _idempotent(

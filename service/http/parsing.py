@@ -144,6 +144,8 @@ PATCH_CREDENTIAL_FIELDS = {
     "modificationComment": Field(str, max_length=COMMENT_MAX),
 }
 VERIFY_FIELDS = {"password": Field(str, max_length=PASSWORD_MAX, required=True)}
+# The reset takes no fields; a body sent all the same is checked like any other (413, 415, 400).
+RESET_FIELDS: dict[str, Field] = {}
 
 
 DEFAULT_PAGE_LIMIT = 100
