@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -150,20 +151,6 @@ _API_ERRORS = (
 )
 _SYSTEM_ERRORS = ("errors.methodNotAllowed", "errors.internal")
 _BODY_ERRORS = ("errors.validation", "errors.payloadTooLarge", "errors.unsupportedMediaType")
-_STATUS_TEXT = {
-    400: "Bad request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not found",
-    405: "Method not allowed",
-    409: "Conflict",
-    413: "Payload too large",
-    415: "Unsupported media type",
-    422: "Business rule",
-    423: "Locked",
-    500: "Internal error",
-    503: "Unavailable",
-}
 
 
 def _ref(kind: str, name: str) -> dict[str, str]:
@@ -293,7 +280,7 @@ def _error_responses(
             for code in status_codes
         }
         responses[str(status)] = {
-            "description": f"{_STATUS_TEXT[status]}. Error codes:\n" + "\n".join(lines),
+            "description": f"{HTTPStatus(status).phrase}. Error codes:\n" + "\n".join(lines),
             "headers": _headers(*headers),
             "content": {JSON: {"schema": _schema("Errors"), "examples": examples}},
             "x-error-codes": status_codes,
@@ -607,7 +594,13 @@ def _operations() -> tuple[Operation, ...]:
                 "The credential's audit trail from the event store, oldest first, without "
                 "secrets (no hash, no sealed delivery).",
             ),
-            {"200": _success("The events.", "EventList")},
+            {
+                "200": _success(
+                    "The events.",
+                    "EventList",
+                    examples={"trail": ("A create, then a reset", _event_list_example())},
+                )
+            },
             h.CAN_LIST_EVENTS,
         ),
         Operation(
@@ -622,7 +615,24 @@ def _operations() -> tuple[Operation, ...]:
                 "second), sorted by `userExtId`. Pass `_pagination.continuationToken` back as "
                 "`continuationToken` for the next page. Unknown query parameters are 400.",
             ),
-            {"200": _success("A page of credentials.", "CredentialPage")},
+            {
+                "200": _success(
+                    "A page of credentials.",
+                    "CredentialPage",
+                    examples={
+                        "page": (
+                            "A page with more to come",
+                            {
+                                "items": [credential_example["patch"]],
+                                "_pagination": {
+                                    "continuationToken": "eyJ2IjoxLCJhZnRlciI6InVzZXItMTIzIn0",
+                                    "limit": 1,
+                                },
+                            },
+                        )
+                    },
+                )
+            },
             h.CAN_LIST_CREDENTIALS,
             parameters=(
                 {
@@ -762,6 +772,42 @@ def _credential_examples() -> dict[str, dict[str, Any]]:
         "reset": reset,
         "get": stored,
         "patch": patched,
+    }
+
+
+def _event_list_example() -> dict[str, Any]:
+    return {
+        "items": [
+            {
+                "id": "4eb38b0a-3516-5681-9dac-fb5a17fd1fd1",
+                "type": "TempStrongPasswordCreated",
+                "version": 1,
+                "time": "2026-11-27T00:00:04.626Z",
+                "data": {
+                    "clientExtId": "client-123",
+                    "userExtId": "user-123",
+                    "extId": "65abca32-58df-42a6-a75b-4c992480f8c3",
+                    "policyExtId": "tsp-default",
+                    "stateName": "initial",
+                    "validUntil": "2026-12-02T00:00:04.626Z",
+                    "actor": "helpdesk-7",
+                    "correlationId": "0356ecff958a4540927293db98f9506e",
+                    "sendingMethod": "Email",
+                },
+            },
+            {
+                "id": "9d60c412-5b87-5333-af06-f95f19e17e1d",
+                "type": "TempStrongPasswordReset",
+                "version": 2,
+                "time": "2026-11-28T09:12:40.015Z",
+                "data": {
+                    "validUntil": "2026-12-03T09:12:40.015Z",
+                    "actor": "helpdesk-7",
+                    "correlationId": "3696024e70b846c48915acc8b5e8cc98",
+                    "sendingMethod": "Email",
+                },
+            },
+        ]
     }
 
 
