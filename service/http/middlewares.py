@@ -20,6 +20,7 @@ from .errors import ApiError, error_response
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 API_PREFIX = "/nevisidm/api/core/v1/"
+REQUEST_ID_HEADER = "X-Request-Id"
 PRINCIPAL = web.RequestKey("principal", Principal)
 _UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (PersistenceError, *DATABASE_ERRORS)
 
@@ -33,7 +34,7 @@ def _route_name(request: web.Request) -> str:
 
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
-    incoming = request.headers.get("X-Request-Id", "")
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
     request_id = incoming if is_valid_request_id(incoming) else uuid.uuid4().hex
     token = request_id_var.set(request_id)
     started = time.perf_counter()
@@ -41,7 +42,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     try:
         response = await handler(request)
         status = response.status
-        response.headers["X-Request-Id"] = request_id
+        response.headers[REQUEST_ID_HEADER] = request_id
         return response
     finally:
         elapsed = time.perf_counter() - started

@@ -1,136 +1,962 @@
-"""The OpenAPI 3.0 document of the HTTP API (SPEC section 3); a test checks every route is here."""
+"""The OpenAPI 3.0 document of the HTTP API (SPEC section 3), built from the code that answers.
+
+Where its facts come from (so it cannot drift from them):
+- paths: the handlers' path constants, the ones app.py registers (a test checks each route is here);
+- permissions: the handlers' `Access` constants, the very objects `_caller` enforces;
+- request bodies: parsing.py's `Field` specs (type, required, length, pattern, choices, text);
+  the address checks of domain/addresses.py are described by `_CHECKS` (E.164 pattern, lengths);
+- query and header parameters: parsing.py's page limits, state names and Idempotency-Key grammar,
+  correlation.py's X-Request-Id grammar;
+- errors: the codes of the domain errors each operation can raise, mapped to statuses by
+  STATUS_BY_CODE (errors.py), documented as an open set (a new code must not break a client);
+- response enums, open too: CredentialState, StateChangeReason, CREDENTIAL_TYPE, the event types.
+
+`python -m service.http.openapi` prints it (what `GET /openapi.json` serves).
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from ..domain.states import CredentialState
+from ..contracts.cloudevents import EVENT_TYPES
+from ..correlation import REQUEST_ID
+from ..domain import errors as domain
+from ..domain.addresses import (
+    EMAIL_MAX_LENGTH,
+    LANGUAGE_MAX_LENGTH,
+    MOBILE,
+    is_valid_email,
+    is_valid_language,
+    is_valid_mobile,
+)
+from ..domain.credential import CREDENTIAL_TYPE
+from ..domain.states import CredentialState, StateChangeReason
 from ..domain.validation import CLIENT_EXT_ID, EXT_ID
+from . import handlers as h
 from .errors import STATUS_BY_CODE
+from .middlewares import REQUEST_ID_HEADER
+from .parsing import (
+    CREATE_CREDENTIAL_FIELDS,
+    DEFAULT_PAGE_LIMIT,
+    IDEMPOTENCY_KEY,
+    IDEMPOTENCY_KEY_HEADER,
+    INT_MAX,
+    MAX_BODY_BYTES,
+    MAX_PAGE_LIMIT,
+    PATCH_CREDENTIAL_FIELDS,
+    STATE_NAMES,
+    USER_FIELDS,
+    VERIFY_FIELDS,
+    Field,
+)
 
-BASE = "/nevisidm/api/core/v1"
+JSON = "application/json"
+ASYNCAPI_PATH = "/asyncapi.json"  # served by app.py (SPEC section 4)
 
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"application/json": {"schema": schema}}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": _json(_ref("Errors"))}
-
-
-_DATE = {"type": "string", "format": "date-time"}
-_PATH_PARAMS = {
-    "clientExtId": {
-        "name": "clientExtId",
-        "in": "path",
-        "required": True,
-        "schema": {"type": "string", "pattern": f"^{CLIENT_EXT_ID.pattern}$"},
+# What a client can use for the fields that parsing.py checks with a function of
+# domain/addresses.py. Each pattern is implied by the check (the server may refuse more).
+_CHECKS: dict[Callable[[str], bool], dict[str, Any]] = {
+    is_valid_email: {
+        "format": "email",
+        "maxLength": EMAIL_MAX_LENGTH,
+        "pattern": r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$",
+        "example": "user@example.com",
+        "x-server-check": "A bare RFC 5321 mailbox in ASCII: no display name, quotes, comments "
+        "or domain literal; the domain has a dot and is not special-use (localhost, .local, "
+        ".test, .invalid).",
     },
-    "userExtId": {
-        "name": "userExtId",
-        "in": "path",
-        "required": True,
-        "schema": {"type": "string", "pattern": f"^{EXT_ID.pattern}$"},
+    is_valid_mobile: {
+        "pattern": f"^{MOBILE.pattern}$",
+        "example": "+41790000000",
+        "x-server-check": "E.164: `+` and 7 to 15 digits, no spaces.",
+    },
+    is_valid_language: {
+        "maxLength": LANGUAGE_MAX_LENGTH,
+        "pattern": "^[A-Za-z0-9]{1,8}(-[A-Za-z0-9]{1,8})*$",
+        "example": "de-CH",
+        "x-server-check": "A well-formed BCP 47 tag (the RFC 5646 grammar).",
     },
 }
-_IDEMPOTENCY_KEY = {
-    "name": "Idempotency-Key",
-    "in": "header",
-    "required": False,
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
-    "description": "Replays the first successful outcome within 24 h (same caller, method, path).",
+
+# One line per error code: what it means to a caller. Every code of STATUS_BY_CODE has one.
+_MEANINGS: dict[str, str] = {
+    "errors.validation": "a path parameter, query parameter, header or body field is not valid "
+    "(the message says which)",
+    "errors.unauthorized": "the token is missing, expired or not valid (`WWW-Authenticate` is "
+    "set): get a new token, then retry",
+    "errors.invalidCredential": "the password is wrong. The attempt was counted (it may have "
+    "locked the credential): do NOT refresh the token and retry, that burns the user's attempts "
+    "into a lock",
+    "errors.forbidden": "the token does not permit this operation on this client or user",
+    "errors.noRecord": "no such client, user or credential",
+    "errors.methodNotAllowed": "the path does not answer this method (`Allow` lists those it does)",
+    "errors.conflict": "a concurrent change won, a stale `version`, or the same Idempotency-Key "
+    "is still in flight: read again, then retry",
+    "errors.alreadyExists": "it exists already (a user's second credential, a credential extId "
+    "used in this client, a user extId)",
+    "errors.payloadTooLarge": f"the body is over {MAX_BODY_BYTES // 1024} KiB",
+    "errors.unsupportedMediaType": "the body is not JSON",
+    "errors.maxResetCountReached": "the credential was reset `maxResetCount` times",
+    "errors.credentialArchived": "an archived credential cannot be reset",
+    "errors.policyNotAllowed": "the policy is not one of the client's policies",
+    "errors.stateNotAllowed": "a request may not set a locked state (only failed logins lock)",
+    "errors.missingDeliveryAddress": "the policy sends by Email or SMS but the user has no email "
+    "or mobile",
+    "errors.deliveryNotConfigured": "the service has no delivery key configured",
+    "errors.credentialLocked": "the credential is locked (tmp-locked or fail-locked); the "
+    "password was not checked and nothing was counted",
+    "errors.credentialNotUsable": "the credential's state or validity does not allow a login; "
+    "the password was not checked and nothing was counted",
+    "errors.internal": "never expected: a bug (no details are given)",
+    "errors.unavailable": "a dependency (PostgreSQL) is unavailable or the request outlived its "
+    "deadline: retry later",
+}
+_EXAMPLE_MESSAGES: dict[str, str] = {
+    "errors.validation": "Field email has an invalid format.",
+    "errors.unauthorized": "The token has expired.",
+    "errors.invalidCredential": "The password is not valid.",
+    "errors.forbidden": "The token does not permit this operation on this resource.",
+    "errors.noRecord": "User 'user-123' has no TSP credential.",
+    "errors.methodNotAllowed": "Method not allowed.",
+    "errors.conflict": "The credential was modified concurrently (version 3, request names 2).",
+    "errors.alreadyExists": "User 'user-123' already has a TSP credential.",
+    "errors.payloadTooLarge": "The body exceeds 64 KiB.",
+    "errors.unsupportedMediaType": "The body must be JSON.",
+    "errors.maxResetCountReached": "The credential was reset 5 times, the policy's maximum.",
+    "errors.credentialArchived": "An archived credential cannot be reset.",
+    "errors.policyNotAllowed": "Policy 'tsp-other' is not allowed for client 'client-123'.",
+    "errors.stateNotAllowed": "A PATCH cannot set fail-locked: only failed logins lock.",
+    "errors.missingDeliveryAddress": "The policy sends by Email but the user has no email.",
+    "errors.deliveryNotConfigured": "No delivery public key is configured.",
+    "errors.credentialLocked": "The credential is locked.",
+    "errors.credentialNotUsable": "The credential is not usable.",
+    "errors.internal": "Internal error.",
+    "errors.unavailable": "The service is temporarily unavailable.",
 }
 
-_COMMON_ERRORS = {
-    "400": _error("Invalid input (errors.validation)"),
-    "401": _error("Missing or invalid token (errors.unauthorized)"),
-    "403": _error("Out of scope or missing permission (errors.forbidden)"),
-    "404": _error("Unknown client, user or credential (errors.noRecord)"),
-    "413": _error("Body over 64 KiB"),
-    "415": _error("Body is not JSON (errors.unsupportedMediaType)"),
-    "503": _error("Database unavailable (errors.unavailable)"),
-}
+# Errors every API operation can answer: its path, the token, the route, the server itself.
+_API_ERRORS = (
+    "errors.validation",
+    "errors.unauthorized",
+    "errors.forbidden",
+    "errors.noRecord",
+    "errors.methodNotAllowed",
+    "errors.internal",
+    "errors.unavailable",
+)
+_SYSTEM_ERRORS = ("errors.methodNotAllowed", "errors.internal")
+_BODY_ERRORS = ("errors.validation", "errors.payloadTooLarge", "errors.unsupportedMediaType")
 
 
-def _operation(
-    summary: str,
-    permissions: str,
-    responses: dict[str, Any],
-    *,
-    params: tuple[str, ...] = ("clientExtId", "userExtId"),
-    body: str | None = None,
-    extra_params: tuple[dict[str, Any], ...] = (),
-) -> dict[str, Any]:
-    operation: dict[str, Any] = {
-        "summary": summary,
-        "description": f"Required permission(s): {permissions}",
-        "security": [{"XToken": []}, {"Bearer": []}],
-        "parameters": [_PATH_PARAMS[p] for p in params] + list(extra_params),
-        "responses": {**_COMMON_ERRORS, **responses},
+def _ref(kind: str, name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/{kind}/{name}"}
+
+
+def _schema(name: str) -> dict[str, str]:
+    return _ref("schemas", name)
+
+
+def _open_enum(values: Iterable[str], description: str, example: str) -> dict[str, Any]:
+    """A string with known values that a client must not treat as closed."""
+    known = list(values)
+    listed = ", ".join(f"`{v}`" for v in known)
+    return {
+        "type": "string",
+        "description": f"{description} Known values: {listed}. The set is open: handle others.",
+        "x-extensible-enum": known,
+        "example": example,
     }
-    if body is not None:
-        operation["requestBody"] = {"required": True, "content": _json(_ref(body))}
-    return operation
 
 
-def _string(pattern: str | None = None, **extra: Any) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "string", **extra}
-    if pattern is not None:
-        schema["pattern"] = f"^{pattern}$"
+def _required_permissions(access: h.Access, also: str = "") -> str:
+    """As the seed page writes them: `A,B or SelfAdmin Role`."""
+    text = ",".join(p.value for p in access.permissions) + also
+    return text + (" or SelfAdmin Role" if access.self_admin else "")
+
+
+# -- request bodies from parsing.py's Field specs ----------------------------------------------
+
+_CHOICES = {STATE_NAMES: "CredentialStateName"}
+
+
+def _field_schema(name: str, spec: Field) -> dict[str, Any]:
+    schema: dict[str, Any]
+    if spec.kind is int:
+        schema = {"type": "integer", "format": "int32", "minimum": 0, "maximum": INT_MAX}
+    elif spec.choices is not None:
+        component = _CHOICES.get(spec.choices)
+        if component is None:
+            raise ValueError(f"field {name}: its choices need a component in _CHOICES")
+        schema = {"allOf": [_schema(component)]}
+    else:
+        schema = {"type": "string"}
+        if spec.pattern is not None:
+            schema["pattern"] = f"^{spec.pattern.pattern}$"
+        if spec.max_length is not None:
+            schema["maxLength"] = spec.max_length
+    if spec.check is not None:
+        if spec.check not in _CHECKS:
+            raise ValueError(f"field {name}: its check needs a description in _CHECKS")
+        check = dict(_CHECKS[spec.check])
+        server_check = check.pop("x-server-check")
+        schema.update(check)
+        described = spec.description or ""
+        schema["description"] = f"{described} The server checks: {server_check}".strip()
+    elif spec.description:
+        schema["description"] = spec.description
     return schema
 
 
-def build_openapi() -> dict[str, Any]:
-    credential_properties = {
-        "created": _DATE,
-        "lastModified": _DATE,
-        "version": {"type": "integer", "format": "int32"},
-        "extId": {"type": "string"},
-        "userExtId": {"type": "string"},
-        "policyExtId": {"type": "string"},
-        "stateName": {"type": "string", "enum": [s.value for s in CredentialState]},
-        "stateChangeReason": {"type": "string"},
-        "stateChangeDetail": {"type": "string"},
-        "lastSuccessfulLoginDate": _DATE,
-        "successfulLoginCount": {"type": "integer", "format": "int32"},
-        "lastFailedLoginDate": _DATE,
-        "failedLoginCount": {"type": "integer", "format": "int32"},
-        "modificationComment": {"type": "string"},
-        "type": {"type": "string", "enum": ["Temporary Strong Password"]},
+def _body_schema(fields: dict[str, Field], example: dict[str, Any]) -> dict[str, Any]:
+    """Unknown fields are refused (400), hence `additionalProperties: false`; null is absent."""
+    schema: dict[str, Any] = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {name: _field_schema(name, spec) for name, spec in fields.items()},
+        "example": example,
+    }
+    required = [name for name, spec in fields.items() if spec.required]
+    if required:
+        schema["required"] = required
+    return schema
+
+
+# -- responses ---------------------------------------------------------------------------------
+
+
+def _headers(*names: str) -> dict[str, Any]:
+    return {name: _ref("headers", name) for name in (REQUEST_ID_HEADER, *names)}
+
+
+def _success(
+    description: str,
+    schema: str | None = None,
+    *,
+    headers: tuple[str, ...] = (),
+    media_type: str = JSON,
+    examples: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": description, "headers": _headers(*headers)}
+    if schema is not None:
+        content: dict[str, Any] = {"schema": _schema(schema)}
+        if examples:
+            content["examples"] = {
+                name: {"summary": summary, "value": value}
+                for name, (summary, value) in examples.items()
+            }
+        response["content"] = {media_type: content}
+    return response
+
+
+def _error_responses(
+    codes: Iterable[str], meanings: dict[str, str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """One response per status; its codes listed (open set), each with an example."""
+    by_status: dict[int, list[str]] = {}
+    for code in dict.fromkeys(codes):
+        by_status.setdefault(STATUS_BY_CODE[code], []).append(code)
+    responses: dict[str, dict[str, Any]] = {}
+    for status, status_codes in sorted(by_status.items()):
+        said = {**_MEANINGS, **(meanings or {})}
+        lines = [f"- `{code}`: {said[code]}." for code in status_codes]
+        if len(status_codes) > 1:
+            lines.append("\nTell them apart by `errors[0].code`.")
+        headers: tuple[str, ...] = ()
+        if "errors.unauthorized" in status_codes:
+            headers = ("WWW-Authenticate",)
+        elif status == 405:
+            headers = ("Allow",)
+        examples = {
+            code.removeprefix("errors."): {
+                "summary": code,
+                "description": said[code][0].upper() + said[code][1:] + ".",
+                "value": {"errors": [{"code": code, "message": _EXAMPLE_MESSAGES[code]}]},
+            }
+            for code in status_codes
+        }
+        responses[str(status)] = {
+            "description": f"{HTTPStatus(status).phrase}. Error codes:\n" + "\n".join(lines),
+            "headers": _headers(*headers),
+            "content": {JSON: {"schema": _schema("Errors"), "examples": examples}},
+            "x-error-codes": status_codes,
+        }
+    return responses
+
+
+# -- operations --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    operation_id: str
+    tag: str
+    summary: str
+    description: str
+    responses: dict[str, Any]
+    access: h.Access | None = None  # None: a system endpoint, no token
+    errors: tuple[str, ...] = ()  # beyond those of every API operation
+    body: str | None = None  # the request body's schema component
+    body_required: bool = True
+    reads_body: bool = False  # a body sent is checked (413, 415) even without a schema
+    parameters: tuple[dict[str, Any], ...] = ()
+    meanings: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def document(self) -> dict[str, Any]:
+        path_params = [
+            _ref("parameters", name)
+            for name in ("clientExtId", "userExtId")
+            if "{" + name + "}" in self.path
+        ]
+        common = _SYSTEM_ERRORS if self.access is None else _API_ERRORS
+        errors = (*self.errors, *common)  # its own first: verify's 401 is about the password
+        if self.body is not None or self.reads_body:
+            errors = (*errors, *_BODY_ERRORS)
+        operation: dict[str, Any] = {
+            "operationId": self.operation_id,
+            "tags": [self.tag],
+            "summary": self.summary,
+            "description": self.description,
+        }
+        if path_params or self.parameters:
+            operation["parameters"] = [*path_params, *self.parameters]
+        if self.body is not None:
+            operation["requestBody"] = {
+                "required": self.body_required,
+                "content": {JSON: {"schema": _schema(self.body)}},
+            }
+        responses = {**self.responses, **_error_responses(errors, self.meanings)}
+        operation["responses"] = dict(sorted(responses.items()))
+        if self.access is None:
+            operation["security"] = []
+        else:
+            operation["x-required-permissions"] = [p.value for p in self.access.permissions]
+            operation["x-self-admin"] = self.access.self_admin
+        operation.update(self.extra)
+        return operation
+
+
+def _described(access: h.Access, text: str, also: str = "") -> str:
+    return f"Required permission(s): {_required_permissions(access, also)}\n\n{text}"
+
+
+_SELF_ADMIN_NOTE = (
+    "In self-admin mode, a valid JWT token must be provided in the X-Token request header; "
+    "the response then omits `createdBy` and `modifiedBy`."
+)
+_IDEMPOTENT = _ref("parameters", IDEMPOTENCY_KEY_HEADER)
+
+
+def _operations() -> tuple[Operation, ...]:
+    with_state = set(h.CAN_CREATE_CREDENTIAL_WITH_STATE.permissions) - set(
+        h.CAN_CREATE_CREDENTIAL.permissions
+    )
+    also = " (+" + ",".join(sorted(p.value for p in with_state)) + " when stateName is given)"
+    credential_example = _credential_examples()
+    return (
+        Operation(
+            "post",
+            h.USERS,
+            "createUser",
+            "Users",
+            "Create a user",
+            _described(
+                h.CAN_CREATE_USER,
+                "Registers a user of the client (again, once it was deleted). The body is the "
+                "user's profile; the response is that profile plus `created`, `lastModified` "
+                "and `version`.",
+            ),
+            {"201": _success("The user was created.", "User", headers=("Location",))},
+            h.CAN_CREATE_USER,
+            (domain.AlreadyExists.code, domain.Conflict.code),
+            body="UserCreate",
+            meanings={
+                "errors.noRecord": "no such client",
+                "errors.alreadyExists": "the user exists already",
+            },
+        ),
+        Operation(
+            "get",
+            h.USER,
+            "getUser",
+            "Users",
+            "Get a user",
+            _described(h.CAN_GET_USER, "The user's profile."),
+            {"200": _success("The user.", "User")},
+            h.CAN_GET_USER,
+        ),
+        Operation(
+            "delete",
+            h.USER,
+            "deleteUser",
+            "Users",
+            "Delete a user and its temporary strong password",
+            _described(h.CAN_DELETE_USER, "Deletes the user and its credential in one change."),
+            {"204": _success("The user and its credential were deleted.")},
+            h.CAN_DELETE_USER,
+            (domain.Conflict.code,),
+        ),
+        Operation(
+            "post",
+            h.CREDENTIAL,
+            "createTempStrongPassword",
+            "TempStrongPassword",
+            "Create the temporary strong password",
+            _described(
+                h.CAN_CREATE_CREDENTIAL,
+                "Creates the user's credential (one per user) under the client's default policy "
+                "or the one named. The response always carries the credential; "
+                "`tempStrongPassword` holds fragment0 (with `sendingMethod: None` the whole "
+                "password) only when the policy exposes it, and the out-of-band channel carries "
+                "the rest. A body-less request needs no `Content-Type`.",
+                also,
+            ),
+            {
+                "201": _success(
+                    "The credential was created; `Location` is its path. `tempStrongPassword` "
+                    "is absent when the policy does not expose the fragment, and on a replay.",
+                    "TempStrongPassword",
+                    headers=("Location", h.REPLAYED_HEADER),
+                    examples={
+                        "exposed": ("The policy exposes fragment0", credential_example["created"]),
+                        "hidden": (
+                            "The policy does not expose it (or a replay)",
+                            credential_example["created-hidden"],
+                        ),
+                    },
+                )
+            },
+            h.CAN_CREATE_CREDENTIAL,
+            (
+                domain.AlreadyExists.code,
+                domain.Conflict.code,
+                domain.PolicyNotAllowed.code,
+                domain.StateNotAllowed.code,
+                domain.MissingDeliveryAddress.code,
+                domain.DeliveryNotConfigured.code,
+            ),
+            body="CredentialCreate",
+            body_required=False,
+            parameters=(_IDEMPOTENT,),
+            meanings={
+                "errors.forbidden": "the token does not permit this operation on this client or "
+                "user (or names stateName without AccessControl.CredentialChangeState)",
+            },
+            extra={
+                "x-required-permissions-with-stateName": [
+                    p.value for p in h.CAN_CREATE_CREDENTIAL_WITH_STATE.permissions
+                ]
+            },
+        ),
+        Operation(
+            "get",
+            h.CREDENTIAL,
+            "getTempStrongPassword",
+            "TempStrongPassword",
+            "Get the temporary strong password",
+            _described(
+                h.CAN_GET_CREDENTIAL,
+                "The credential as stored: `tempStrongPassword` is the salted hash with its "
+                "algorithm prefix. Reflects every acknowledged write. " + _SELF_ADMIN_NOTE,
+            ),
+            {
+                "200": _success(
+                    "The credential.",
+                    "TempStrongPassword",
+                    examples={"stored": ("The stored credential", credential_example["get"])},
+                )
+            },
+            h.CAN_GET_CREDENTIAL,
+        ),
+        Operation(
+            "patch",
+            h.CREDENTIAL,
+            "modifyTempStrongPassword",
+            "TempStrongPassword",
+            "Modify the state, policy or comment of the temporary strong password",
+            _described(
+                h.CAN_MODIFY_CREDENTIAL,
+                "Optimistic locking: `version` must be the credential's current version (else "
+                "409). A change of state (e.g. `active` to unlock) ends any lock and zeroes "
+                "`failedLoginCount`; a PATCH that keeps the state keeps a running lock as it is. "
+                "A PATCH never sets `tmp-locked` or `fail-locked` (422).",
+            ),
+            {
+                "200": _success(
+                    "The modified credential (without `tempStrongPassword`).",
+                    "TempStrongPassword",
+                    examples={"modified": ("An admin unlock", credential_example["patch"])},
+                )
+            },
+            h.CAN_MODIFY_CREDENTIAL,
+            (domain.Conflict.code, domain.PolicyNotAllowed.code, domain.StateNotAllowed.code),
+            body="CredentialPatch",
+        ),
+        Operation(
+            "delete",
+            h.CREDENTIAL,
+            "deleteTempStrongPassword",
+            "TempStrongPassword",
+            "Delete the temporary strong password",
+            _described(h.CAN_DELETE_CREDENTIAL, "Deletes the user's credential."),
+            {"204": _success("The credential was deleted.")},
+            h.CAN_DELETE_CREDENTIAL,
+            (domain.Conflict.code,),
+        ),
+        Operation(
+            "post",
+            h.CREDENTIAL + "/reset",
+            "resetTempStrongPassword",
+            "TempStrongPassword",
+            "Reset the temporary strong password",
+            "Since: 8.2511.0\n\n"
+            + _described(
+                h.CAN_RESET_CREDENTIAL,
+                "Resets the temporary strong password for the specified user, generating a new "
+                "server-side password and resetting the credential state to initial.\n\n"
+                "The operation will fail if the reset count has reached the maximum allowed by "
+                "the configured policy (`maxResetCount`).\n\n"
+                "Depending on the policy configuration, the response may contain a "
+                "tempStrongPassword field holding the new plaintext password fragment for "
+                "out-of-band delivery to the user. If the policy does not expose the fragment, "
+                "204 No Content is returned instead of a response body.\n\n"
+                + _SELF_ADMIN_NOTE
+                + "\n\nThe request has no body; one sent all the same must be JSON (else 415) "
+                f"of at most {MAX_BODY_BYTES // 1024} KiB (else 413) without fields.",
+            ),
+            {
+                "200": _success(
+                    "Temporary strong password reset successfully. `tempStrongPassword` holds "
+                    "the new fragment (absent on an idempotent replay).",
+                    "TempStrongPassword",
+                    headers=(h.REPLAYED_HEADER,),
+                    examples={
+                        "reset": ("fragment0 of the new password", credential_example["reset"])
+                    },
+                ),
+                "204": _success(
+                    "Temporary strong password reset successfully; the policy does not expose "
+                    "the password fragment, so there is no body.",
+                    headers=(h.REPLAYED_HEADER,),
+                ),
+            },
+            h.CAN_RESET_CREDENTIAL,
+            (
+                domain.Conflict.code,
+                domain.MaxResetCountReached.code,
+                domain.CredentialArchived.code,
+                domain.MissingDeliveryAddress.code,
+                domain.DeliveryNotConfigured.code,
+            ),
+            reads_body=True,
+            parameters=(_IDEMPOTENT,),
+        ),
+        Operation(
+            "post",
+            h.CREDENTIAL + "/verify",
+            "verifyTempStrongPassword",
+            "TempStrongPassword",
+            "Verify a password",
+            _described(
+                h.CAN_VERIFY_CREDENTIAL,
+                "Checks the whole password (fragment0 followed by fragment1). A success moves "
+                "`initial` to `active` and zeroes `failedLoginCount`.\n\n"
+                "**A 401 has two meanings**, told apart by `errors[0].code`: "
+                "`errors.invalidCredential` is the answer to the password (the attempt was "
+                "counted; do NOT refresh the token and retry), `errors.unauthorized` is about "
+                "the token (refresh it and retry). 423 means nothing was checked or counted.",
+            ),
+            {"200": _success("The password is right.", "VerifyResult")},
+            h.CAN_VERIFY_CREDENTIAL,
+            (
+                domain.InvalidCredential.code,
+                domain.Conflict.code,
+                domain.CredentialLocked.code,
+                domain.CredentialNotUsable.code,
+            ),
+            body="VerifyRequest",
+        ),
+        Operation(
+            "get",
+            h.CREDENTIAL + "/events",
+            "listTempStrongPasswordEvents",
+            "TempStrongPassword",
+            "List the credential's events",
+            _described(
+                h.CAN_LIST_EVENTS,
+                "The credential's audit trail from the event store, oldest first, without "
+                "secrets (no hash, no sealed delivery).",
+            ),
+            {
+                "200": _success(
+                    "The events.",
+                    "EventList",
+                    examples={"trail": ("A create, then a reset", _event_list_example())},
+                )
+            },
+            h.CAN_LIST_EVENTS,
+        ),
+        Operation(
+            "get",
+            h.CREDENTIAL_LIST,
+            "listTempStrongPasswords",
+            "TempStrongPassword",
+            "List the client's temporary strong passwords",
+            _described(
+                h.CAN_LIST_CREDENTIALS,
+                "Served from the read model (may lag the event store, normally well under a "
+                "second), sorted by `userExtId`. Pass `_pagination.continuationToken` back as "
+                "`continuationToken` for the next page. Unknown query parameters are 400.",
+            ),
+            {
+                "200": _success(
+                    "A page of credentials.",
+                    "CredentialPage",
+                    examples={
+                        "page": (
+                            "A page with more to come",
+                            {
+                                "items": [credential_example["patch"]],
+                                "_pagination": {
+                                    "continuationToken": "eyJ2IjoxLCJhZnRlciI6InVzZXItMTIzIn0",
+                                    "limit": 1,
+                                },
+                            },
+                        )
+                    },
+                )
+            },
+            h.CAN_LIST_CREDENTIALS,
+            parameters=(
+                {
+                    "name": "stateName",
+                    "in": "query",
+                    "required": False,
+                    "description": "Only credentials in this state.",
+                    "schema": _schema("CredentialStateName"),
+                },
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "required": False,
+                    "description": "The page size.",
+                    "schema": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": MAX_PAGE_LIMIT,
+                        "default": DEFAULT_PAGE_LIMIT,
+                    },
+                },
+                {
+                    "name": "continuationToken",
+                    "in": "query",
+                    "required": False,
+                    "description": "The previous page's `_pagination.continuationToken`.",
+                    "schema": {"type": "string"},
+                },
+            ),
+            meanings={"errors.noRecord": "no such client"},
+        ),
+        Operation(
+            "get",
+            "/healthz",
+            "getHealth",
+            "System",
+            "Liveness",
+            "The process is alive (no dependency is checked). No token.",
+            {"200": _success("Alive.", "Health")},
+        ),
+        Operation(
+            "get",
+            "/readyz",
+            "getReadiness",
+            "System",
+            "Readiness",
+            "PostgreSQL is reachable and has the schema (RabbitMQ is not checked: its outage "
+            "must not take the API out of service). No token.",
+            {"200": _success("Ready to take traffic.", "Readiness")},
+            errors=("errors.unavailable",),
+            meanings={
+                "errors.unavailable": "not ready; the message says why (e.g. to run "
+                "`tempstrong migrate`)"
+            },
+        ),
+        Operation(
+            "get",
+            "/metrics",
+            "getMetrics",
+            "System",
+            "Prometheus metrics",
+            "The process's metrics in the Prometheus text format. No token.",
+            {"200": _success("The metrics.", "Metrics", media_type="text/plain")},
+        ),
+        Operation(
+            "get",
+            "/openapi.json",
+            "getOpenApi",
+            "System",
+            "This OpenAPI document",
+            "The HTTP API's contract. No token.",
+            {"200": _success("The OpenAPI 3.0 document.", "JsonDocument")},
+        ),
+        Operation(
+            "get",
+            ASYNCAPI_PATH,
+            "getAsyncApi",
+            "System",
+            "The AsyncAPI document",
+            "The contract of the credential events published on RabbitMQ (SPEC section 4). "
+            "No token.",
+            {"200": _success("The AsyncAPI 3 document.", "JsonDocument")},
+        ),
+    )
+
+
+# -- examples ----------------------------------------------------------------------------------
+
+
+def _credential_examples() -> dict[str, dict[str, Any]]:
+    created = {
+        "created": "2026-11-27T00:00:04.626Z",
+        "lastModified": "2026-11-27T00:00:04.626Z",
+        "version": 1,
+        "extId": "65abca32-58df-42a6-a75b-4c992480f8c3",
+        "userExtId": "user-123",
+        "policyExtId": "tsp-default",
+        "stateName": CredentialState.INITIAL.value,
+        "stateChangeReason": StateChangeReason.INITIALIZED.value,
+        "successfulLoginCount": 0,
+        "failedLoginCount": 0,
+        "type": CREDENTIAL_TYPE,
+        "tempStrongPassword": "pJ9j8et27isxWP9tGMrRmJixdc14mJ",
+        "resetCount": 0,
+        "createdBy": "helpdesk-7",
+        "modifiedBy": "helpdesk-7",
+    }
+    hidden = {k: v for k, v in created.items() if k != "tempStrongPassword"}
+    hidden["policyExtId"] = "tsp-sms"
+    reset = {
+        **created,
+        "lastModified": "2026-11-28T09:12:40.015Z",
+        "version": 2,
+        "stateChangeReason": StateChangeReason.RESET.value,
+        "tempStrongPassword": "Xq3vL0aTn8RbK2mWc6YpE1sJd9GhU4",
+        "resetCount": 1,
+    }
+    stored = {
+        **reset,
+        "tempStrongPassword": "{SSHA256}3q2+7wAAAAAQmVhdXRpZnVsIGlzIGJldHRlciB0aGFuIHVnbHk=",
+    }
+    patched = {k: v for k, v in reset.items() if k != "tempStrongPassword"}
+    patched.update(
+        {
+            "lastModified": "2026-11-28T10:02:11.300Z",
+            "version": 5,
+            "stateName": CredentialState.ACTIVE.value,
+            "stateChangeReason": StateChangeReason.CHANGED_BY_ADMIN.value,
+            "lastFailedLoginDate": "2026-11-28T09:58:30.120Z",
+            "modificationComment": "Unlocked after a call to the helpdesk.",
+            "modifiedBy": "helpdesk-9",
+        }
+    )
+    return {
+        "created": created,
+        "created-hidden": hidden,
+        "reset": reset,
+        "get": stored,
+        "patch": patched,
+    }
+
+
+def _event_list_example() -> dict[str, Any]:
+    return {
+        "items": [
+            {
+                "id": "4eb38b0a-3516-5681-9dac-fb5a17fd1fd1",
+                "type": "TempStrongPasswordCreated",
+                "version": 1,
+                "time": "2026-11-27T00:00:04.626Z",
+                "data": {
+                    "clientExtId": "client-123",
+                    "userExtId": "user-123",
+                    "extId": "65abca32-58df-42a6-a75b-4c992480f8c3",
+                    "policyExtId": "tsp-default",
+                    "stateName": "initial",
+                    "validUntil": "2026-12-02T00:00:04.626Z",
+                    "actor": "helpdesk-7",
+                    "correlationId": "0356ecff958a4540927293db98f9506e",
+                    "sendingMethod": "Email",
+                },
+            },
+            {
+                "id": "9d60c412-5b87-5333-af06-f95f19e17e1d",
+                "type": "TempStrongPasswordReset",
+                "version": 2,
+                "time": "2026-11-28T09:12:40.015Z",
+                "data": {
+                    "validUntil": "2026-12-03T09:12:40.015Z",
+                    "actor": "helpdesk-7",
+                    "correlationId": "3696024e70b846c48915acc8b5e8cc98",
+                    "sendingMethod": "Email",
+                },
+            },
+        ]
+    }
+
+
+# -- schemas -----------------------------------------------------------------------------------
+
+_DATE = {"type": "string", "format": "date-time", "example": "2026-11-27T00:00:04.626Z"}
+
+
+def _int32(description: str) -> dict[str, Any]:
+    return {"type": "integer", "format": "int32", "description": description}
+
+
+def _date(description: str) -> dict[str, Any]:
+    return {**_DATE, "description": description}
+
+
+def _schemas() -> dict[str, Any]:
+    error_codes = ", ".join(f"`{c}` ({s})" for c, s in STATUS_BY_CODE.items())
+    credential = {
+        "created": _date("Creation date of the entity."),
+        "lastModified": _date("Date when the entity was last modified."),
+        "version": _int32("Version used for optimistic locking."),
+        "extId": {"type": "string", "description": "The external ID of the credential."},
+        "userExtId": {
+            "type": "string",
+            "description": "The external ID of the user to whom the credential belongs.",
+        },
+        "policyExtId": {"type": "string", "description": "The external ID of the used policy."},
+        "stateName": _open_enum(
+            (s.value for s in CredentialState), "The state of the credential.", "initial"
+        ),
+        "stateChangeReason": _open_enum(
+            (r.value for r in StateChangeReason),
+            "Reason for the last state change of the password.",
+            "reset",
+        ),
+        "stateChangeDetail": {
+            "type": "string",
+            "description": "Reason detail for the last state change of the password.",
+        },
+        "lastSuccessfulLoginDate": _date("Timestamp of last successful login."),
+        "successfulLoginCount": _int32(
+            "Counts successful logins with this credential since last initialization or reset."
+        ),
+        "lastFailedLoginDate": _date(
+            "Date of last non-technical login failure, for example, wrong password."
+        ),
+        "failedLoginCount": _int32(
+            "Counts non-technical login failures since the last successful login, "
+            "initialization or reset."
+        ),
+        "modificationComment": {
+            "type": "string",
+            "description": "Textual comment regarding the last modification.",
+        },
+        "type": _open_enum((CREDENTIAL_TYPE,), "Type of credential.", CREDENTIAL_TYPE),
         "tempStrongPassword": {
             "type": "string",
-            "description": "The hashed value with its algorithm prefix, or the plaintext "
-            "fragment when returned by a create or reset operation.",
+            "description": "The hashed temporary strong password value with the message digest "
+            "algorithm prefix, or the plaintext password fragment when returned by a create or "
+            "reset operation (only when the policy exposes it; never on a replay).",
         },
-        "resetCount": {"type": "integer", "format": "int32"},
-        "createdBy": {"type": "string"},
-        "modifiedBy": {"type": "string"},
+        "resetCount": _int32("The number of times the credential has been reset."),
+        "createdBy": {
+            "type": "string",
+            "description": "Who created it (the token's subject); omitted for SelfAdmin callers.",
+        },
+        "modifiedBy": {
+            "type": "string",
+            "description": "Who changed it last; omitted for SelfAdmin callers.",
+        },
     }
-    schemas: dict[str, Any] = {
+    user_profile = {
+        name: {"type": "string", "description": spec.description}
+        for name, spec in USER_FIELDS.items()
+    }
+    return {
         "Errors": {
             "type": "object",
             "required": ["errors"],
+            "description": "Every error answer: at least one error; read `errors[0].code`.",
             "properties": {
-                "errors": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["code", "message"],
-                        "properties": {
-                            "code": {"type": "string", "enum": sorted(STATUS_BY_CODE)},
-                            "message": {"type": "string"},
-                        },
-                    },
-                }
+                "errors": {"type": "array", "minItems": 1, "items": _schema("Error")},
             },
         },
+        "Error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {
+                    "type": "string",
+                    "description": "The error code. Known codes (with their status): "
+                    f"{error_codes}. The set is open: treat an unknown code by its status.",
+                    "x-extensible-enum": list(STATUS_BY_CODE),
+                    "example": "errors.validation",
+                },
+                "message": {
+                    "type": "string",
+                    "description": "For people; never a secret or a stack trace.",
+                },
+            },
+        },
+        "CredentialStateName": {
+            "type": "string",
+            "description": "A credential state, as a request names it (the server refuses "
+            "others). Responses may carry states added later: see `TempStrongPassword`.",
+            "enum": [s.value for s in CredentialState],
+        },
+        "UserCreate": _body_schema(
+            USER_FIELDS,
+            {
+                "extId": "user-123",
+                "loginId": "user-123",
+                "email": "user@example.com",
+                "mobile": "+41790000000",
+                "language": "de-CH",
+            },
+        ),
+        "User": {
+            "type": "object",
+            "required": ["extId", "created", "lastModified", "version"],
+            "properties": {
+                **user_profile,
+                "created": _date("Creation date of the entity."),
+                "lastModified": _date("Date when the entity was last modified."),
+                "version": _int32("Version used for optimistic locking."),
+            },
+            "example": {
+                "extId": "user-123",
+                "email": "user@example.com",
+                "language": "de-CH",
+                "created": "2026-11-27T00:00:03.101Z",
+                "lastModified": "2026-11-27T00:00:03.101Z",
+                "version": 1,
+            },
+        },
+        "CredentialCreate": _body_schema(
+            CREATE_CREDENTIAL_FIELDS, {"extId": "tsp-user-123", "policyExtId": "tsp-default"}
+        ),
+        "CredentialPatch": _body_schema(
+            PATCH_CREDENTIAL_FIELDS,
+            {"version": 4, "stateName": "active", "modificationComment": "Unlocked."},
+        ),
+        "VerifyRequest": _body_schema(
+            VERIFY_FIELDS, {"password": "pJ9j8et27isxWP9tGMrRmJixdc14mJr4Tz8qVw"}
+        ),
         "TempStrongPassword": {
             "type": "object",
+            "description": "The seed's credential schema; fields without a value are omitted.",
             "required": [
                 "created",
                 "lastModified",
@@ -139,263 +965,216 @@ def build_openapi() -> dict[str, Any]:
                 "userExtId",
                 "policyExtId",
                 "stateName",
+                "successfulLoginCount",
+                "failedLoginCount",
                 "type",
                 "resetCount",
             ],
-            "properties": credential_properties,
-        },
-        "UserCreate": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["extId"],
-            "properties": {
-                "extId": _string(EXT_ID.pattern),
-                "loginId": _string(EXT_ID.pattern),
-                "email": _string(r"[^@\s]{1,64}@[^@\s]{1,189}", maxLength=254),
-                "mobile": _string(r"\+?[0-9][0-9 ()/-]{2,31}"),
-                "language": _string(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})?"),
-            },
-        },
-        "User": {
-            "type": "object",
-            "required": ["extId", "created", "lastModified", "version"],
-            "properties": {
-                "extId": {"type": "string"},
-                "loginId": {"type": "string"},
-                "email": {"type": "string"},
-                "mobile": {"type": "string"},
-                "language": {"type": "string"},
-                "created": _DATE,
-                "lastModified": _DATE,
-                "version": {"type": "integer"},
-            },
-        },
-        "CredentialCreate": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "extId": _string(EXT_ID.pattern),
-                "policyExtId": _string(EXT_ID.pattern),
-                "stateName": {"type": "string", "enum": [s.value for s in CredentialState]},
-            },
-        },
-        "CredentialPatch": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["version"],
-            "properties": {
-                "version": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
-                "stateName": {"type": "string", "enum": [s.value for s in CredentialState]},
-                "policyExtId": _string(EXT_ID.pattern),
-                "modificationComment": {"type": "string", "maxLength": 1024},
-            },
-        },
-        "Verify": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["password"],
-            "properties": {"password": {"type": "string", "maxLength": 1024}},
+            "properties": credential,
         },
         "VerifyResult": {
             "type": "object",
             "required": ["result"],
-            "properties": {"result": {"type": "string", "enum": ["ok"]}},
+            "properties": {"result": _open_enum(("ok",), "The outcome.", "ok")},
+            "example": {"result": "ok"},
         },
         "CredentialPage": {
             "type": "object",
             "required": ["items", "_pagination"],
             "properties": {
-                "items": {"type": "array", "items": _ref("TempStrongPassword")},
-                "_pagination": {
-                    "type": "object",
-                    "required": ["limit"],
-                    "properties": {
-                        "continuationToken": {"type": "string"},
-                        "limit": {"type": "integer"},
-                    },
+                "items": {"type": "array", "items": _schema("TempStrongPassword")},
+                "_pagination": _schema("Pagination"),
+            },
+        },
+        "Pagination": {
+            "type": "object",
+            "required": ["limit"],
+            "properties": {
+                "continuationToken": {
+                    "type": "string",
+                    "description": "Present when there may be a next page.",
                 },
+                "limit": {"type": "integer", "description": "The page size used."},
             },
         },
         "EventList": {
             "type": "object",
             "required": ["items"],
+            "properties": {"items": {"type": "array", "items": _schema("Event")}},
+        },
+        "Event": {
+            "type": "object",
+            "required": ["id", "type", "version", "time", "data"],
             "properties": {
-                "items": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["id", "type", "version", "time", "data"],
-                        "properties": {
-                            "id": {"type": "string", "format": "uuid"},
-                            "type": {"type": "string"},
-                            "version": {"type": "integer"},
-                            "time": _DATE,
-                            "data": {"type": "object"},
-                        },
-                    },
-                }
+                "id": {"type": "string", "format": "uuid", "description": "The event's id."},
+                "type": _open_enum(EVENT_TYPES, "The event type.", "TempStrongPasswordReset"),
+                "version": _int32("The credential's version after the event."),
+                "time": _date("When it happened."),
+                "data": {
+                    "type": "object",
+                    "additionalProperties": True,
+                    "description": "What changed, in camelCase; never a secret.",
+                },
             },
         },
+        "Health": {
+            "type": "object",
+            "required": ["status"],
+            "properties": {"status": _open_enum(("ok",), "Alive.", "ok")},
+            "example": {"status": "ok"},
+        },
+        "Readiness": {
+            "type": "object",
+            "required": ["status"],
+            "properties": {"status": _open_enum(("ready",), "Ready.", "ready")},
+            "example": {"status": "ready"},
+        },
+        "Metrics": {"type": "string", "description": "The Prometheus text exposition format."},
+        "JsonDocument": {
+            "type": "object",
+            "additionalProperties": True,
+            "description": "A JSON document.",
+        },
     }
-    credential = _json(_ref("TempStrongPassword"))
-    conflict = {"409": _error("Conflict (errors.conflict, errors.alreadyExists)")}
-    paths: dict[str, Any] = {
-        f"{BASE}/{{clientExtId}}/users": {
-            "post": _operation(
-                "Create a user",
-                "AccessControl.UserCreate",
-                {"201": {"description": "Created", "content": _json(_ref("User"))}, **conflict},
-                params=("clientExtId",),
-                body="UserCreate",
-            )
+
+
+def _parameters() -> dict[str, Any]:
+    return {
+        "clientExtId": {
+            "name": "clientExtId",
+            "in": "path",
+            "required": True,
+            "description": "External ID of the client.",
+            "schema": {"type": "string", "pattern": f"^{CLIENT_EXT_ID.pattern}$"},
+            "example": "client-123",
         },
-        f"{BASE}/{{clientExtId}}/users/{{userExtId}}": {
-            "get": _operation(
-                "Get a user",
-                "AccessControl.UserView or SelfAdmin",
-                {"200": {"description": "The user", "content": _json(_ref("User"))}},
-            ),
-            "delete": _operation(
-                "Delete a user and its TSP credential",
-                "AccessControl.UserDelete",
-                {"204": {"description": "Deleted"}, **conflict},
-            ),
+        "userExtId": {
+            "name": "userExtId",
+            "in": "path",
+            "required": True,
+            "description": "External ID of the user.",
+            "schema": {"type": "string", "pattern": f"^{EXT_ID.pattern}$"},
+            "example": "user-123",
         },
-        f"{BASE}/{{clientExtId}}/users/{{userExtId}}/tempstrong-password": {
-            "post": _operation(
-                "Create the temporary strong password",
-                "AccessControl.CredentialCreate (+ AccessControl.CredentialChangeState "
-                "with stateName)",
-                {
-                    "201": {
-                        "description": "Created; the body (with the fragment) only if exposed",
-                        "headers": {"Location": {"schema": {"type": "string"}}},
-                        "content": credential,
-                    },
-                    **conflict,
-                    "422": _error("Business rule (errors.policyNotAllowed, ...)"),
-                },
-                body="CredentialCreate",
-                extra_params=(_IDEMPOTENCY_KEY,),
-            ),
-            "get": _operation(
-                "Get the temporary strong password (hashed)",
-                "AccessControl.CredentialView or SelfAdmin",
-                {"200": {"description": "The credential", "content": credential}},
-            ),
-            "patch": _operation(
-                "Modify state, policy or comment (optimistic locking by version)",
-                "AccessControl.CredentialModify, AccessControl.CredentialView",
-                {
-                    "200": {"description": "Modified", "content": credential},
-                    **conflict,
-                    "422": _error(
-                        "Policy not allowed for the client (errors.policyNotAllowed) "
-                        "or a locked state named (errors.stateNotAllowed)"
-                    ),
-                },
-                body="CredentialPatch",
-            ),
-            "delete": _operation(
-                "Delete the temporary strong password",
-                "AccessControl.CredentialDelete or SelfAdmin",
-                {"204": {"description": "Deleted"}, **conflict},
-            ),
+        IDEMPOTENCY_KEY_HEADER: {
+            "name": IDEMPOTENCY_KEY_HEADER,
+            "in": "header",
+            "required": False,
+            "description": "Makes a retry safe: within 24 h, a request with the same key (same "
+            "token subject, method and path) answers the first successful outcome (same "
+            f"version, `{h.REPLAYED_HEADER}: true`, without the password fragment) and changes "
+            "nothing, in whichever API process. Failures are not remembered; after the "
+            "credential or user was deleted a replay is 404.",
+            "schema": {"type": "string", "pattern": f"^{IDEMPOTENCY_KEY.pattern}$"},
+            "example": "7f1c2a1e-reset-1",
         },
-        f"{BASE}/{{clientExtId}}/users/{{userExtId}}/tempstrong-password/reset": {
-            "post": _operation(
-                "Reset the temporary strong password",
-                "AccessControl.CredentialView,AccessControl.CredentialModify or SelfAdmin Role",
-                {
-                    "200": {
-                        "description": "Reset; tempStrongPassword holds the new fragment "
-                        "(absent on an idempotent replay)",
-                        "content": credential,
-                    },
-                    "204": {"description": "Reset; the policy does not expose the fragment"},
-                    **conflict,
-                    "422": _error("errors.maxResetCountReached and other business rules"),
-                },
-                extra_params=(_IDEMPOTENCY_KEY,),
-            )
-        },
-        f"{BASE}/{{clientExtId}}/users/{{userExtId}}/tempstrong-password/verify": {
-            "post": _operation(
-                "Verify a password",
-                "AccessControl.CredentialVerify",
-                {
-                    "200": {"description": "Valid", "content": _json(_ref("VerifyResult"))},
-                    **conflict,
-                    "423": _error("errors.credentialLocked or errors.credentialNotUsable"),
-                },
-                body="Verify",
-            )
-        },
-        f"{BASE}/{{clientExtId}}/users/{{userExtId}}/tempstrong-password/events": {
-            "get": _operation(
-                "The credential's events, oldest first, without secrets",
-                "AccessControl.CredentialView",
-                {"200": {"description": "Events", "content": _json(_ref("EventList"))}},
-            )
-        },
-        f"{BASE}/{{clientExtId}}/tempstrong-passwords": {
-            "get": _operation(
-                "List credentials from the read model, sorted by userExtId",
-                "AccessControl.CredentialView",
-                {"200": {"description": "A page", "content": _json(_ref("CredentialPage"))}},
-                params=("clientExtId",),
-                extra_params=(
-                    {
-                        "name": "stateName",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "string", "enum": [s.value for s in CredentialState]},
-                    },
-                    {
-                        "name": "limit",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
-                    },
-                    {
-                        "name": "continuationToken",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "string"},
-                    },
-                ),
-            )
-        },
-        "/healthz": {"get": _system("The process is alive")},
-        "/readyz": {
-            "get": {
-                **_system("PostgreSQL is reachable"),
-                "responses": {
-                    "200": {"description": "Ready"},
-                    "503": _error("Not ready (errors.unavailable)"),
-                },
-            }
-        },
-        "/metrics": {"get": _system("Prometheus metrics", "text/plain")},
-        "/openapi.json": {"get": _system("This document")},
     }
+
+
+def _header_components() -> dict[str, Any]:
+    return {
+        REQUEST_ID_HEADER: {
+            "description": "The request's id, also in the logs and carried as the correlation "
+            "id of its events: the request's own `X-Request-Id` when it matches "
+            f"`{REQUEST_ID.pattern}`, else a generated one.",
+            "schema": {"type": "string", "pattern": f"^{REQUEST_ID.pattern}$"},
+            "example": "627e3739ef8b441baecfda99d4babff3",
+        },
+        "Location": {
+            "description": "The path of what was created.",
+            "schema": {"type": "string"},
+            "example": "/nevisidm/api/core/v1/client-123/users/user-123/tempstrong-password",
+        },
+        h.REPLAYED_HEADER: {
+            "description": "`true` when the answer replays an earlier request with the same "
+            "Idempotency-Key (nothing was changed; no password fragment); absent otherwise.",
+            "schema": {"type": "string", "enum": ["true"]},
+        },
+        "WWW-Authenticate": {
+            "description": "With `errors.unauthorized` (the token), never with "
+            "`errors.invalidCredential` (the password).",
+            "schema": {"type": "string"},
+            "example": 'Bearer realm="tempstrong"',
+        },
+        "Allow": {
+            "description": "The methods the path answers.",
+            "schema": {"type": "string"},
+            "example": "DELETE,GET,PATCH,POST",
+        },
+    }
+
+
+def _version() -> str:
+    try:
+        return version("tempstrong")
+    except PackageNotFoundError:  # pragma: no cover - run from a checkout without installing
+        return "0.0.0"
+
+
+def build_openapi() -> dict[str, Any]:
+    missing = set(STATUS_BY_CODE) - set(_MEANINGS) | set(STATUS_BY_CODE) - set(_EXAMPLE_MESSAGES)
+    if missing:
+        raise ValueError(f"error codes without a meaning or an example: {sorted(missing)}")
+    paths: dict[str, dict[str, Any]] = {}
+    for operation in _operations():
+        paths.setdefault(operation.path, {})[operation.method] = operation.document()
     return {
         "openapi": "3.0.3",
-        "info": {"title": "tempstrong", "version": "1.0.0"},
+        "info": {
+            "title": "tempstrong",
+            "version": _version(),
+            "description": "Temporary Strong Password credentials, compatible with the nevisIDM "
+            "REST API (`/nevisidm/api/core/v1`). JSON bodies in camelCase; dates are ISO-8601 "
+            "UTC with milliseconds and `Z`; fields without a value are omitted. Errors are "
+            '`{"errors":[{"code","message"}]}`: act on `errors[0].code` and treat unknown codes '
+            "by their status. Every answer carries `X-Request-Id`.",
+        },
+        "servers": [
+            {"url": "/", "description": "The service that serves this document"},
+            {
+                "url": "{origin}",
+                "description": "A tempstrong API by its origin",
+                "variables": {
+                    "origin": {
+                        "default": "http://127.0.0.1:8080",
+                        "description": "Scheme, host and port (`tempstrong dev` listens here).",
+                    }
+                },
+            },
+        ],
+        "security": [{"XToken": []}, {"Bearer": []}],
+        "tags": [
+            {"name": "Users", "description": "The users that own credentials."},
+            {
+                "name": "TempStrongPassword",
+                "description": "The Temporary Strong Password credential of a user.",
+            },
+            {"name": "System", "description": "Probes, metrics and contracts; no token."},
+        ],
         "paths": paths,
         "components": {
-            "schemas": schemas,
+            "schemas": _schemas(),
+            "parameters": _parameters(),
+            "headers": _header_components(),
             "securitySchemes": {
-                "XToken": {"type": "apiKey", "in": "header", "name": "X-Token"},
-                "Bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "XToken": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-Token",
+                    "description": "A JWT signed with RS256, ES256 or EdDSA, with `exp`, `iss` "
+                    "and `aud`. Claims `permissions` and `clients` (`*` for all), or for "
+                    'SelfAdmin `roles: ["SelfAdmin"]`, `client` and `sub` (the user).',
+                },
+                "Bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "The same JWT in `Authorization: Bearer`.",
+                },
             },
         },
     }
 
 
-def _system(summary: str, media_type: str = "application/json") -> dict[str, Any]:
-    return {
-        "summary": summary,
-        "security": [],
-        "responses": {"200": {"description": "OK", "content": {media_type: {"schema": {}}}}},
-    }
+if __name__ == "__main__":  # pragma: no cover
+    print(json.dumps(build_openapi(), indent=2))

@@ -24,9 +24,11 @@ from .errors import ApiError
 
 MAX_BODY_BYTES = 64 * 1024
 _JSON_TYPES = ("application/json", "application/problem+json")
-_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 COMMENT_MAX = 1024
 PASSWORD_MAX = 1024
+INT_MAX = 2**31 - 1  # integer fields are non-negative 32-bit
 
 
 def invalid(message: str) -> ApiError:
@@ -44,22 +46,25 @@ def path_ids(request: web.Request) -> tuple[str, str | None]:
 
 
 def idempotency_key(request: web.Request) -> str | None:
-    key = request.headers.get("Idempotency-Key")
+    key = request.headers.get(IDEMPOTENCY_KEY_HEADER)
     if key is None:
         return None
-    if not _IDEMPOTENCY_KEY.fullmatch(key):
+    if not IDEMPOTENCY_KEY.fullmatch(key):
         raise invalid("Idempotency-Key must be 1..255 visible ASCII characters.")
     return key
 
 
 @dataclass(frozen=True)
 class Field:
+    """One request body field: what `json_body` accepts, and what the OpenAPI document says."""
+
     kind: type
     pattern: re.Pattern[str] | None = None
     max_length: int | None = None
     choices: frozenset[str] | None = None
     required: bool = False
     check: Callable[[str], bool] | None = None
+    description: str | None = None
 
 
 STATE_NAMES = frozenset(s.value for s in CredentialState)
@@ -98,7 +103,7 @@ async def json_body(request: web.Request, fields: dict[str, Field]) -> dict[str,
 
 def _check(name: str, value: Any, spec: Field) -> Any:
     if spec.kind is int:
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= INT_MAX:
             raise invalid(f"Field {name} must be a non-negative 32-bit integer.")
         return value
     if not isinstance(value, str):
@@ -126,24 +131,62 @@ def _is_unicode_text(value: str) -> bool:
 
 
 USER_FIELDS = {
-    "extId": Field(str, EXT_ID, required=True),
-    "loginId": Field(str, EXT_ID),
-    "email": Field(str, max_length=EMAIL_MAX_LENGTH, check=is_valid_email),
-    "mobile": Field(str, check=is_valid_mobile),
-    "language": Field(str, max_length=LANGUAGE_MAX_LENGTH, check=is_valid_language),
+    "extId": Field(str, EXT_ID, required=True, description="The external ID of the user."),
+    "loginId": Field(str, EXT_ID, description="The login ID of the user."),
+    "email": Field(
+        str,
+        max_length=EMAIL_MAX_LENGTH,
+        check=is_valid_email,
+        description="Where Email policies send the password (a bare mailbox, local@domain).",
+    ),
+    "mobile": Field(
+        str, check=is_valid_mobile, description="Where SMS policies send the password (E.164)."
+    ),
+    "language": Field(
+        str,
+        max_length=LANGUAGE_MAX_LENGTH,
+        check=is_valid_language,
+        description="The language of the messages sent to the user (a BCP 47 tag).",
+    ),
 }
 CREATE_CREDENTIAL_FIELDS = {
-    "extId": Field(str, EXT_ID),
-    "policyExtId": Field(str, EXT_ID),
-    "stateName": Field(str, choices=STATE_NAMES),
+    "extId": Field(
+        str,
+        EXT_ID,
+        description="The external ID of the credential (unique per client; a UUID when omitted).",
+    ),
+    "policyExtId": Field(
+        str, EXT_ID, description="One of the client's policies (the client's default when omitted)."
+    ),
+    "stateName": Field(
+        str,
+        choices=STATE_NAMES,
+        description="The initial state (`initial` when omitted; needs "
+        "AccessControl.CredentialChangeState; never a locked state).",
+    ),
 }
 PATCH_CREDENTIAL_FIELDS = {
-    "version": Field(int, required=True),
-    "stateName": Field(str, choices=STATE_NAMES),
-    "policyExtId": Field(str, EXT_ID),
-    "modificationComment": Field(str, max_length=COMMENT_MAX),
+    "version": Field(
+        int, required=True, description="The version the change is based on (optimistic locking)."
+    ),
+    "stateName": Field(
+        str, choices=STATE_NAMES, description="The new state (never a locked state)."
+    ),
+    "policyExtId": Field(str, EXT_ID, description="Another of the client's policies."),
+    "modificationComment": Field(
+        str, max_length=COMMENT_MAX, description="Textual comment regarding the modification."
+    ),
 }
-VERIFY_FIELDS = {"password": Field(str, max_length=PASSWORD_MAX, required=True)}
+VERIFY_FIELDS = {
+    "password": Field(
+        str,
+        max_length=PASSWORD_MAX,
+        required=True,
+        description="The whole password: fragment0 followed by fragment1.",
+    )
+}
+# The reset takes no fields; a body sent all the same is checked like any other (413, 415, 400).
+RESET_FIELDS: dict[str, Field] = {}
 
 
 DEFAULT_PAGE_LIMIT = 100

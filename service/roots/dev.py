@@ -64,7 +64,7 @@ policies:
   tsp-letter:             # fragment1 in a PDF letter (./var/spool)
     type: TempStrongPasswordPolicy
     sendingMethod: PDFstore
-  tsp-hidden:             # nothing in the response, the whole password by Email
+  tsp-hidden:             # no password in the response, the whole password by Email
     type: TempStrongPasswordPolicy
     sendingMethod: Email
     plainValueExposedToCaller: false

@@ -62,6 +62,25 @@ async def test_reset_of_hidden_policy_answers_204_without_body(api, tokens):
     assert stored["resetCount"] == 1
 
 
+async def test_a_body_sent_with_a_reset_is_checked_like_any_other(api, tokens):
+    """The reset takes no fields; SPEC section 3's 413 and 415 hold for it too."""
+    caller = Caller(api, tokens.admin())
+    user, _ = await caller.user_with_credential()
+    path = credential_path("acme", user) + "/reset"
+    for data, content_type, status in (
+        (b"x=1", "application/x-www-form-urlencoded", 415),
+        (b'{"pad": "' + b"a" * (64 * 1024) + b'"}', "application/json", 413),
+        (b'{"pad": 1}', "application/json", 400),
+        (b"{}", "application/json", 200),
+    ):
+        response, body = await caller.request(
+            "POST", path, data=data, headers={"Content-Type": content_type}
+        )
+        assert response.status == status, (status, body)
+    _, stored = await caller.get("acme", user)
+    assert stored["resetCount"] == 1
+
+
 async def test_reset_without_out_of_band_channel_returns_the_whole_password(api, tokens):
     caller = Caller(api, tokens.admin())
     user, _ = await caller.user_with_credential(policyExtId="tsp-none")
