@@ -26,9 +26,9 @@ import contextlib
 import importlib.util
 import json
 import os
-import re
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -182,9 +182,7 @@ def service_env(settings: dict[str, str]) -> dict[str, str]:
 
 def pipeline_commands(tempstrong: list[str]) -> tuple[dict[str, list[str]], dict[str, str]]:
     """The commands of projector, publisher and delivery worker that exist, and why others don't."""
-    help_text = infra.run_checked([*tempstrong, "--help"], dict(os.environ))
-    choices = re.findall(r"\{([^}]*)\}", help_text)
-    subcommands = set(choices[0].split(",")) if choices else set()
+    subcommands = {n for n in ("projector", "publisher", "delivery") if _exists(tempstrong, n)}
     found: dict[str, list[str]] = {}
     missing: dict[str, str] = {}
     for name in ("projector", "publisher"):
@@ -199,6 +197,12 @@ def pipeline_commands(tempstrong: list[str]) -> tuple[dict[str, list[str]], dict
     else:
         missing["delivery"] = "`tempstrong delivery` does not exist yet"
     return found, missing
+
+
+def _exists(tempstrong: list[str], command: str) -> bool:
+    """`tempstrong COMMAND --help` exits 0 for a command that exists (argparse: 2 otherwise)."""
+    done = subprocess.run([*tempstrong, command, "--help"], capture_output=True, timeout=60)
+    return done.returncode == 0
 
 
 def median_of(results: list[dict[str, Any]], key: str) -> float:
