@@ -336,19 +336,12 @@ async def _run_in(
         stack.start("api" if i == 0 else f"api-{i + 1}", api_command, api_env)
         for i in range(args.processes)
     ]
-    floors = [
-        stack.start("floor" if i == 0 else f"floor-{i + 1}", floor_command, env)
-        for i in range(args.processes)
-    ]
     api = apis[0]
     api_url, floor_url = (
         f"http://{infra.LOOPBACK}:{api_port}",
         f"http://{infra.LOOPBACK}:{floor_port}",
     )
-    await asyncio.gather(
-        *(child.wait_http_ready(f"{api_url}/readyz") for child in apis),
-        *(child.wait_http_ready(f"{floor_url}/readyz") for child in floors),
-    )
+    await asyncio.gather(*(child.wait_http_ready(f"{api_url}/readyz") for child in apis))
     if shared:
         await asyncio.sleep(2)  # every process of a group listening, not just the first
 
@@ -368,6 +361,16 @@ async def _run_in(
     )
     for child in pipeline_children:
         stack.stop(child)  # the throughput runs measure the API alone
+
+    # The floor starts only now: its idle pool would hold --floor-pool PostgreSQL connections
+    # while the pipeline runs (the delivery worker alone takes 2 x prefetch + 2).
+    floors = [
+        stack.start("floor" if i == 0 else f"floor-{i + 1}", floor_command, env)
+        for i in range(args.processes)
+    ]
+    await asyncio.gather(*(child.wait_http_ready(f"{floor_url}/readyz") for child in floors))
+    if shared:
+        await asyncio.sleep(2)
 
     scripts = stack.tmp
     service_script = wrkrun.write_script(
