@@ -377,6 +377,7 @@ def stage_result(w: Watch, events: int | None, unit: str, expected: int) -> dict
 
 
 async def run_phase(setup: Setup, processes: Processes) -> dict[str, Any]:
+    started = time.perf_counter()
     report: dict[str, Any] = {
         "users": setup.users,
         "concurrency": setup.concurrency,
@@ -418,8 +419,26 @@ async def run_phase(setup: Setup, processes: Processes) -> dict[str, Any]:
         await db.close()
     report["status"] = "measured"
     report["summary"] = summarize(report)
+    report["seconds"] = round(time.perf_counter() - started, 1)
     report["loadavg_at_end"] = list(os.getloadavg())
     return report
+
+
+def add_wrk_reference(phase: dict[str, Any], wrk_resets_per_s: float, users: int) -> None:
+    """For context: each stage against the throughput phase's reset rate of the same run (wrk,
+    `--users` users reset again and again, so mostly cached) beside the catch-up API rate (N
+    distinct credentials, each loaded once)."""
+    if phase.get("status") != "measured" or not wrk_resets_per_s:
+        return
+    rows = phase["summary"]["stages"]
+    phase["summary"]["wrk_reference"] = {
+        "resets_per_s": wrk_resets_per_s,
+        "users": users,
+        "ratio_to_wrk": {
+            name: round(row["events_per_s"] / wrk_resets_per_s, 3) if row["events_per_s"] else None
+            for name, row in rows.items()
+        },
+    }
 
 
 async def _pre_roll(setup: Setup, processes: Processes, db: asyncpg.Connection) -> dict[str, Any]:
@@ -620,7 +639,10 @@ def _median(values: Sequence[float | None]) -> float | None:
 
 
 def _fmt(value: Any, spec: str) -> str:
-    return format(value, spec) if isinstance(value, int | float) else "-"
+    if isinstance(value, int | float):
+        return format(value, spec)
+    width = re.match(r"\d*", spec)
+    return "-".rjust(int(width.group() or 0) if width else 0)
 
 
 def report_lines(phase: dict[str, Any]) -> list[str]:
@@ -644,10 +666,11 @@ def report_lines(phase: dict[str, Any]) -> list[str]:
             f"{_fmt(stage.get('startup_s'), '11.2f')}  {row.get('status', 'measured')}"
         )
     delivery = stages.get("delivery", {})
-    outcomes = delivery.get("metrics", {}).get("deliveries_total", {})
+    counters = delivery.get("metrics", {}).get("deliveries_total", {})
+    outcomes = ", ".join(f"{k} {v:.0f}" for k, v in counters.items())
     lines.append(
         f"  delivery counts mails accepted by the SMTP sink ({delivery.get('distinct_recipients')} "
-        f"distinct recipients; worker outcomes {outcomes})"
+        f"distinct recipients; the worker's outcomes: {outcomes})"
     )
     cpu = [summary["stages"][s]["cpu_ms_per_event"] for s in ("api", *STAGES)]
     lines.append(
@@ -657,6 +680,14 @@ def report_lines(phase: dict[str, Any]) -> list[str]:
         f"slowest stage {_fmt(summary['slowest_ratio_to_api'], '.3f')} x the API's rate "
         "(goal >= 1.0)"
     )
+    reference = summary.get("wrk_reference")
+    if reference:
+        lines.append(
+            f"  for context, against the throughput phase's {reference['resets_per_s']:.0f} "
+            f"resets/s (wrk over {reference['users']} recurring users), ratios "
+            + ", ".join(f"{k} {_fmt(v, '.3f')}" for k, v in reference["ratio_to_wrk"].items())
+        )
+    lines.append(f"  catch-up phase took {phase.get('seconds')} s")
     return lines
 
 

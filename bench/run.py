@@ -490,6 +490,8 @@ async def _run_in(
             )
     report["runs"] = runs
     report["summary"] = _summary(runs)
+    service_rps = report["summary"]["service"]["ok_rps"]
+    catchup.add_wrk_reference(report["catchup"], service_rps, args.users)
     report["api_memory_after_main_runs_kib"] = infra.proc_status(api.pid)
 
     sweep: list[dict[str, Any]] = []
