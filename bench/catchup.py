@@ -45,6 +45,7 @@ import asyncpg
 import clients
 import infra
 import observers
+from aiohttp import ClientError
 
 SILENT_POLICY = "bench-silent"
 POLL_SECONDS = 0.02
@@ -391,6 +392,19 @@ async def run_phase(setup: Setup, processes: Processes) -> dict[str, Any]:
         report["status"] = "not measured"
         report["reason"] = "; ".join(f"{k}: {v}" for k, v in missing.items())
         return report
+    try:
+        await _measure(setup, processes, report)
+    except (infra.BenchError, TimeoutError, OSError, asyncpg.PostgresError, ClientError) as exc:
+        # the other phases go on; the processes of this one were stopped on the way out
+        report["status"], report["reason"] = "failed", f"{type(exc).__name__}: {exc}"[-3000:]
+    if report.get("status") == "measured":
+        report["summary"] = summarize(report)
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    report["loadavg_at_end"] = list(os.getloadavg())
+    return report
+
+
+async def _measure(setup: Setup, processes: Processes, report: dict[str, Any]) -> None:
     names = [user_name(i) for i in range(setup.users)]
     print(f"catch-up: seeding {setup.users} users (silent policy, then Email) ...", flush=True)
     seconds = await seed_silent(setup, names)
@@ -409,7 +423,7 @@ async def run_phase(setup: Setup, processes: Processes) -> dict[str, Any]:
         if any(backlog[k] != v for k, v in wanted.items()) or report["api"]["ok"] != setup.users:
             report["status"] = "failed"
             report["reason"] = f"the backlog is not {setup.users} resets of distinct credentials"
-            return report
+            return
         stages: dict[str, Any] = {}
         for name in ("projector", "publisher"):
             stages[name] = await _follower_stage(setup, processes, db, name, start, end)
@@ -418,10 +432,6 @@ async def run_phase(setup: Setup, processes: Processes) -> dict[str, Any]:
     finally:
         await db.close()
     report["status"] = "measured"
-    report["summary"] = summarize(report)
-    report["seconds"] = round(time.perf_counter() - started, 1)
-    report["loadavg_at_end"] = list(os.getloadavg())
-    return report
 
 
 def add_wrk_reference(phase: dict[str, Any], wrk_resets_per_s: float, users: int) -> None:
