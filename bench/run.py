@@ -1,6 +1,7 @@
 """Benchmark: the reset endpoint of `tempstrong api` against the floor, in one run, on one machine.
 
     .venv/bin/python bench/run.py [--users 2000] [--repeat 3] [-d 10] [-c 64] [--profile]
+                                  [--catchup-users 10000]
 
 Creates a throwaway PostgreSQL database (and, for the steady-rate phase, a RabbitMQ vhost), runs
 `tempstrong migrate`, starts `tempstrong api` and the floor (bench/floor.py) on free loopback
