@@ -10,8 +10,9 @@
    the API, `concurrency` requests at a time. That is the API's rate in this run (resets / time
    from the first request sent to the last response), and the API's CPU per reset over it. The
    backlog is checked: exactly `users` events, all `TempStrongPasswordReset`, of `users`
-   distinct credentials, each under the Email policy, so every envelope is one mail and none
-   is superseded.
+   distinct credentials (all under the Email policy since the PATCH), so every envelope is one
+   mail and none is superseded; downstream again: envelopes queued, mails to distinct
+   recipients, the worker's `delivered` counter.
 4. Stages, one at a time in pipeline order: the projector (its `credentials` tracking position,
    backlog start -> head), the publisher (its `publisher` position; then the delivery queue must
    hold one envelope per reset) and the delivery worker (mails accepted by the SMTP sink).
