@@ -50,7 +50,7 @@ def summarize(samples_ms: Sequence[float]) -> dict[str, float | int]:
     }
 
 
-def _session(base_url: str, token: str, connections: int) -> aiohttp.ClientSession:
+def api_session(base_url: str, token: str, connections: int) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         base_url=base_url,
         headers={"X-Token": token},
@@ -59,14 +59,21 @@ def _session(base_url: str, token: str, connections: int) -> aiohttp.ClientSessi
     )
 
 
-async def _post(
-    session: aiohttp.ClientSession, path: str, body: dict[str, Any] | None = None
+async def call(
+    session: aiohttp.ClientSession, method: str, path: str, body: dict[str, Any] | None = None
 ) -> tuple[int, dict[str, Any]]:
-    async with session.post(path, json=body) as response:
+    """One request; the status and the JSON body ({} when there is none)."""
+    async with session.request(method, path, json=body) as response:
         data: dict[str, Any] = {}
         if response.content_type == "application/json":
             data = await response.json()
         return response.status, data
+
+
+async def _post(
+    session: aiohttp.ClientSession, path: str, body: dict[str, Any] | None = None
+) -> tuple[int, dict[str, Any]]:
+    return await call(session, "POST", path, body)
 
 
 # --- seeding -----------------------------------------------------------------------------------
@@ -94,7 +101,7 @@ async def seed_users(
     for index in range(count):
         queue.put_nowait(user_name(index))
 
-    async with _session(base_url, token, concurrency) as session:
+    async with api_session(base_url, token, concurrency) as session:
 
         async def worker() -> None:
             while True:
@@ -122,7 +129,7 @@ async def history_probe(
     `long_events + samples` events, the fresh one from 1 to `1 + samples`.
     """
     long_user, fresh_user = "history-long", "history-fresh"
-    async with _session(base_url, token, 1) as session:
+    async with api_session(base_url, token, 1) as session:
         for user in (long_user, fresh_user):
             await create_user_with_credential(session, client, user)
         build_started = time.perf_counter()
@@ -235,7 +242,7 @@ async def steady_rate(
     gate = asyncio.Semaphore(max_in_flight)
     tasks: list[asyncio.Task[None]] = []
 
-    async with _session(base_url, token, max_in_flight) as session:
+    async with api_session(base_url, token, max_in_flight) as session:
 
         async def one(record: ResetRecord) -> None:
             try:

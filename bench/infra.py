@@ -129,6 +129,24 @@ class Vhost:
         self.created = True
         _rabbitmqctl("set_permissions", "-p", self.name, "guest", ".*", ".*", ".*")
 
+    def queues(self) -> dict[str, int]:
+        """Messages (ready + unacknowledged) per queue of the vhost, from rabbitmqctl."""
+        command = ["rabbitmqctl", "-q", "list_queues", "-p", self.name, "name", "messages"]
+        done = subprocess.run(
+            [*command, "--no-table-headers"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if done.returncode != 0:
+            raise BenchError(f"rabbitmqctl list_queues failed: {done.stderr.strip()[-500:]}")
+        out: dict[str, int] = {}
+        for line in done.stdout.splitlines():
+            name, _, messages = line.rpartition("\t")
+            if name and messages.strip().isdigit():
+                out[name] = int(messages)
+        return out
+
     def delete(self) -> None:
         if self.created:
             _rabbitmqctl("delete_vhost", self.name)

@@ -1,6 +1,7 @@
 """Benchmark: the reset endpoint of `tempstrong api` against the floor, in one run, on one machine.
 
     .venv/bin/python bench/run.py [--users 2000] [--repeat 3] [-d 10] [-c 64] [--profile]
+                                  [--catchup-users 10000]
 
 Creates a throwaway PostgreSQL database (and, for the steady-rate phase, a RabbitMQ vhost), runs
 `tempstrong migrate`, starts `tempstrong api` and the floor (bench/floor.py) on free loopback
@@ -14,6 +15,10 @@ ports, seeds users with a credential each, then:
 4. history length: reset latency of a credential with 1,000 events vs a fresh one;
 5. the API's peak RSS; optionally (`--profile`) py-spy and pg_stat_activity under load.
 
+Between 1 and 2, the catch-up phase (`--catchup-users`, 0 = off; bench/catchup.py): the API
+writes a backlog of resets with no pipeline process running, then the projector, the publisher
+and the delivery worker each run alone on it; their rates against the API's, CPU per event.
+
 Writes bench/results/<UTC timestamp>.json, bench/results/latest.json and a PNG; prints a summary.
 Everything is cleaned up (processes by pid, database, vhost, temp dir) even on errors.
 """
@@ -26,9 +31,9 @@ import contextlib
 import importlib.util
 import json
 import os
-import re
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +44,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import catchup
 import clients
 import infra
 import observers
@@ -55,14 +61,20 @@ ADMIN_PERMISSIONS = [
     "AccessControl.UserCreate",
     "AccessControl.CredentialCreate",
 ]
+MAIL_POLICY = "bench"
 POLICY_YAML = f"""\
 clients:
   {CLIENT}:
-    defaultPolicy: bench
+    defaultPolicy: {MAIL_POLICY}
+    policies: [{catchup.SILENT_POLICY}]
 policies:
-  bench:
+  {MAIL_POLICY}:
     type: TempStrongPasswordPolicy
     sendingMethod: Email
+    maxResetCount: 1000000
+  {catchup.SILENT_POLICY}:  # the catch-up users' credentials are created under it: no mail
+    type: TempStrongPasswordPolicy
+    sendingMethod: None
     maxResetCount: 1000000
 """
 JWT_ISSUER = "tempstrong-dev"  # what `tempstrong token` signs (service/devkeys.py)
@@ -99,6 +111,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--steady-duration", type=float, default=15.0)
     p.add_argument("--drain-timeout", type=float, default=120.0)
+    p.add_argument(
+        "--catchup-users",
+        type=int,
+        default=10000,
+        help="catch-up phase: users with one Email reset each in the backlog that each pipeline "
+        f"stage then works off alone; 0 = off, else at least {catchup.MIN_USERS} (default 10000)",
+    )
+    p.add_argument(
+        "--catchup-timeout",
+        type=float,
+        default=300.0,
+        help="seconds each catch-up step (seeding, backlog, one stage) may take (default 300)",
+    )
     p.add_argument("--floor-pool", type=int, default=16, help="asyncpg pool size of the floor")
     p.add_argument(
         "--processes",
@@ -129,6 +154,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in ("users", "repeat", "connections", "history_events", "history_samples"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
+    if 0 < args.catchup_users < catchup.MIN_USERS or args.catchup_users < 0:
+        p.error(f"--catchup-users must be 0 (off) or at least {catchup.MIN_USERS}")
     return args
 
 
@@ -142,11 +169,30 @@ class Stack:
     vhost: infra.Vhost | None = None
     sink: observers.SmtpSink | None = None
     events: observers.EventsObserver | None = None
+    pipeline: dict[str, list[str]] = field(default_factory=dict)  # stage -> command
+    env: dict[str, str] = field(default_factory=dict)  # the services' environment
 
     def start(self, name: str, command: list[str], env: dict[str, str]) -> infra.Child:
         child = infra.Child(name, command, env, self.tmp)
         self.children.append(child)
         return child
+
+    def stage_env(self, stage: str) -> dict[str, str]:
+        env = dict(self.env)
+        if stage == "delivery":
+            assert self.sink is not None
+            env["TEMPSTRONG_SMTP_URL"] = self.sink.url
+            env["TEMPSTRONG_DELIVERY_PRIVATE_KEY"] = (
+                (self.tmp / "keys" / "delivery-private.key").read_text().strip()
+            )
+        return env
+
+    def start_stage(
+        self, stage: str, metrics_port: int, log_name: str, extra: dict[str, str]
+    ) -> infra.Child:
+        """A pipeline process (catch-up phase), serving /metrics on `metrics_port`."""
+        env = {**self.stage_env(stage), **extra, "TEMPSTRONG_METRICS_PORT": str(metrics_port)}
+        return self.start(log_name, self.pipeline[stage], env)
 
     def stop(self, child: infra.Child) -> None:
         child.stop()
@@ -182,9 +228,7 @@ def service_env(settings: dict[str, str]) -> dict[str, str]:
 
 def pipeline_commands(tempstrong: list[str]) -> tuple[dict[str, list[str]], dict[str, str]]:
     """The commands of projector, publisher and delivery worker that exist, and why others don't."""
-    help_text = infra.run_checked([*tempstrong, "--help"], dict(os.environ))
-    choices = re.findall(r"\{([^}]*)\}", help_text)
-    subcommands = set(choices[0].split(",")) if choices else set()
+    subcommands = {n for n in ("projector", "publisher", "delivery") if _exists(tempstrong, n)}
     found: dict[str, list[str]] = {}
     missing: dict[str, str] = {}
     for name in ("projector", "publisher"):
@@ -199,6 +243,12 @@ def pipeline_commands(tempstrong: list[str]) -> tuple[dict[str, list[str]], dict
     else:
         missing["delivery"] = "`tempstrong delivery` does not exist yet"
     return found, missing
+
+
+def _exists(tempstrong: list[str], command: str) -> bool:
+    """`tempstrong COMMAND --help` exits 0 for a command that exists (argparse: 2 otherwise)."""
+    done = subprocess.run([*tempstrong, command, "--help"], capture_output=True, timeout=60)
+    return done.returncode == 0
 
 
 def median_of(results: list[dict[str, Any]], key: str) -> float:
@@ -266,10 +316,11 @@ async def _run_in(
         "HTTP_PORT": str(api_port),
     }
 
-    # The steady-rate pipeline: which processes exist, and a private vhost + SMTP sink for them.
+    # The pipeline of the steady-rate and catch-up phases: which processes exist, and a private
+    # vhost + SMTP sink for them.
     pipeline: dict[str, list[str]] = {}
-    missing: dict[str, str] = {"all": "steady phase off (--steady-rate 0)"}
-    if args.steady_rate > 0:
+    missing: dict[str, str] = {"all": "steady and catch-up phases off"}
+    if args.steady_rate > 0 or args.catchup_users > 0:
         pipeline, missing = pipeline_commands(tempstrong)
         if {"publisher", "delivery"} <= set(pipeline):
             try:
@@ -284,6 +335,7 @@ async def _run_in(
                     missing[name] = f"cannot run: {exc}"
                     pipeline.pop(name, None)
     env = service_env(settings)
+    stack.pipeline, stack.env = pipeline, env
     infra.run_checked([*tempstrong, "migrate"], env)
     if "AMQP_URL" in settings:
         # A downstream consumer of tempstrong.events, bound before the publisher starts.
@@ -332,24 +384,17 @@ async def _run_in(
         stack.start("api" if i == 0 else f"api-{i + 1}", api_command, api_env)
         for i in range(args.processes)
     ]
-    floors = [
-        stack.start("floor" if i == 0 else f"floor-{i + 1}", floor_command, env)
-        for i in range(args.processes)
-    ]
     api = apis[0]
     api_url, floor_url = (
         f"http://{infra.LOOPBACK}:{api_port}",
         f"http://{infra.LOOPBACK}:{floor_port}",
     )
-    await asyncio.gather(
-        *(child.wait_http_ready(f"{api_url}/readyz") for child in apis),
-        *(child.wait_http_ready(f"{floor_url}/readyz") for child in floors),
-    )
+    await asyncio.gather(*(child.wait_http_ready(f"{api_url}/readyz") for child in apis))
     if shared:
         await asyncio.sleep(2)  # every process of a group listening, not just the first
 
     # The pipeline starts before seeding so that it drains the creation events meanwhile.
-    pipeline_children = _start_pipeline(stack, pipeline, env)
+    pipeline_children = _start_pipeline(stack, pipeline) if args.steady_rate > 0 else []
     print(f"seeding {args.users} users with a credential each ...", flush=True)
     seconds = await clients.seed_users(api_url, token, CLIENT, args.users)
     report["seed"] = {
@@ -364,6 +409,18 @@ async def _run_in(
     )
     for child in pipeline_children:
         stack.stop(child)  # the throughput runs measure the API alone
+
+    report["catchup"] = await _catchup_phase(stack, args, api_url, token, apis, missing)
+
+    # The floor starts only now: its idle pool would hold --floor-pool PostgreSQL connections
+    # while the pipeline phases run (the delivery worker alone takes 2 x prefetch + 2).
+    floors = [
+        stack.start("floor" if i == 0 else f"floor-{i + 1}", floor_command, env)
+        for i in range(args.processes)
+    ]
+    await asyncio.gather(*(child.wait_http_ready(f"{floor_url}/readyz") for child in floors))
+    if shared:
+        await asyncio.sleep(2)
 
     scripts = stack.tmp
     service_script = wrkrun.write_script(
@@ -434,6 +491,8 @@ async def _run_in(
             )
     report["runs"] = runs
     report["summary"] = _summary(runs)
+    service_rps = report["summary"]["service"]["ok_rps"]
+    catchup.add_wrk_reference(report["catchup"], service_rps, args.users)
     report["api_memory_after_main_runs_kib"] = infra.proc_status(api.pid)
 
     sweep: list[dict[str, Any]] = []
@@ -460,20 +519,39 @@ async def _run_in(
     report["loadavg_at_end"] = list(os.getloadavg())
 
 
-def _start_pipeline(
-    stack: Stack, pipeline: dict[str, list[str]], env: dict[str, str]
-) -> list[infra.Child]:
-    children = []
-    for name, command in pipeline.items():
-        child_env = dict(env)
-        if name == "delivery":
-            assert stack.sink is not None
-            child_env["TEMPSTRONG_SMTP_URL"] = stack.sink.url
-            child_env["TEMPSTRONG_DELIVERY_PRIVATE_KEY"] = (
-                (stack.tmp / "keys" / "delivery-private.key").read_text().strip()
-            )
-        children.append(stack.start(name, command, child_env))
-    return children
+def _start_pipeline(stack: Stack, pipeline: dict[str, list[str]]) -> list[infra.Child]:
+    return [stack.start(name, command, stack.stage_env(name)) for name, command in pipeline.items()]
+
+
+async def _catchup_phase(
+    stack: Stack,
+    args: argparse.Namespace,
+    api_url: str,
+    token: str,
+    apis: list[infra.Child],
+    missing: dict[str, str],
+) -> dict[str, Any]:
+    if args.catchup_users <= 0:
+        return {"status": "off", "reason": "--catchup-users 0"}
+    if stack.database is None or stack.vhost is None or stack.sink is None:
+        reason = "; ".join(missing.values()) or "no RabbitMQ vhost or SMTP sink"
+        return {"status": "not measured", "reason": reason}
+    setup = catchup.Setup(
+        database_url=stack.database.url,
+        vhost=stack.vhost,
+        api_url=api_url,
+        token=token,
+        client=CLIENT,
+        mail_policy=MAIL_POLICY,
+        users=args.catchup_users,
+        concurrency=args.connections,
+        timeout=args.catchup_timeout,
+        api_pids=[child.pid for child in apis],
+        pipeline=list(stack.pipeline),
+        missing=missing,
+        sink=stack.sink,
+    )
+    return await catchup.run_phase(setup, stack)
 
 
 def pipeline_observers(
@@ -508,6 +586,8 @@ async def _steady_phase(
     missing: dict[str, str],
     children: list[infra.Child],
 ) -> dict[str, Any]:
+    if args.steady_rate <= 0:  # the pipeline may exist for the catch-up phase: not measured here
+        pipeline, missing = {}, {"all": "steady phase off (--steady-rate 0)"}
     watchers = pipeline_observers(stack, pipeline, missing)
     report: dict[str, Any] = {
         "processes": {k: " ".join(v[-3:]) for k, v in pipeline.items()},
@@ -671,6 +751,8 @@ def print_report(report: dict[str, Any], json_path: Path, png_path: Path | None)
             )
         else:
             print(f"  {name}: NOT MEASURED YET ({result.get('reason')})")
+    for line in catchup.report_lines(report.get("catchup", {})):
+        print(line)
     print(f"results: {json_path}")
     if png_path:
         print(f"plot:    {png_path}")
