@@ -25,31 +25,36 @@ class Aggregates:
         self.store = store
         self.catalog = catalog
 
-    async def user_or_none(self, client: str, ext_id: str) -> User | None:
-        """The user aggregate, deleted or not; 404 for a client the policy file does not know."""
+    async def user_or_none(self, client: str, ext_id: str, fresh: bool = True) -> User | None:
+        """The user aggregate, deleted or not; 404 for a client the policy file does not know.
+
+        `fresh=False` (a command's first attempt) may use the store's copy without a round
+        trip; the command then saves the user, or passes it as `unchanged`, so a stale copy
+        fails the save and the retry reads fresh.
+        """
         self.catalog.require_client(client)
-        user = await self.store.get_or_none(User.create_id(client, ext_id))
+        user = await self.store.get_or_none(User.create_id(client, ext_id), fresh=fresh)
         return user if isinstance(user, User) else None
 
-    async def user(self, client: str, ext_id: str) -> User:
-        user = await self.user_or_none(client, ext_id)
+    async def user(self, client: str, ext_id: str, fresh: bool = True) -> User:
+        user = await self.user_or_none(client, ext_id, fresh)
         if user is None or user.deleted:
             raise NotFound(f"User {ext_id!r} does not exist.")
         return user
 
-    async def credential_of(self, user: User) -> TempStrongPassword | None:
+    async def credential_of(self, user: User, fresh: bool = True) -> TempStrongPassword | None:
         if user.credential_id is None:
             return None
-        credential = await self.store.get_or_none(user.credential_id)
+        credential = await self.store.get_or_none(user.credential_id, fresh=fresh)
         if not isinstance(credential, TempStrongPassword) or credential.deleted:
             return None
         return credential
 
     async def user_and_credential(
-        self, client: str, user_ext_id: str
+        self, client: str, user_ext_id: str, fresh: bool = True
     ) -> tuple[User, TempStrongPassword]:
-        user = await self.user(client, user_ext_id)
-        credential = await self.credential_of(user)
+        user = await self.user(client, user_ext_id, fresh)
+        credential = await self.credential_of(user, fresh)
         if credential is None:
             raise NotFound(f"User {user_ext_id!r} has no TSP credential.")
         return user, credential
@@ -65,16 +70,21 @@ class Aggregates:
     async def events_of(self, aggregate_id: UUID) -> Sequence[Any]:
         return await self.store.events_of(aggregate_id)
 
-    async def save(self, *aggregates: Aggregate | None) -> None:
+    async def save(
+        self, *aggregates: Aggregate | None, unchanged: Sequence[Aggregate] = ()
+    ) -> None:
         # the store refuses to start a save past the request's deadline (a 503 commits nothing)
-        await self.store.save(*aggregates)
+        await self.store.save(*aggregates, unchanged=unchanged)
 
 
-async def with_retries(attempt: Callable[[], Awaitable[T]]) -> T:
-    """Runs `attempt` again while another writer takes the version it read (bounded: 409)."""
-    for _ in range(MAX_ATTEMPTS):
+async def with_retries(attempt: Callable[[bool], Awaitable[T]]) -> T:
+    """Runs `attempt(fresh)` again while another writer takes a version it read (bounded: 409).
+
+    The first attempt may trust the store's copies (`fresh=False`); every retry reads fresh.
+    """
+    for number in range(MAX_ATTEMPTS):
         try:
-            return await attempt()
+            return await attempt(number > 0)
         except IntegrityError:
             continue
     raise Conflict("Too many concurrent changes; try again.")

@@ -48,12 +48,12 @@ class CredentialCommands:
     ) -> CredentialOutcome:
         new_ext_id = ext_id or str(uuid.uuid4())
 
-        async def attempt() -> CredentialOutcome:
+        async def attempt(fresh: bool) -> CredentialOutcome:
             now = self._clock()
             record = await self._idempotency.read(idempotency_scope)
             if record is not None and record.is_live(now):
                 return await self._idempotency.replay(record, client, user_ext_id)
-            user = await self._aggregates.user(client, user_ext_id)
+            user = await self._aggregates.user(client, user_ext_id, fresh)
             if user.credential_id is not None:
                 raise AlreadyExists(f"User {user_ext_id!r} already has a TSP credential.")
             if await self._aggregates.exists(TempStrongPassword.create_id(client, new_ext_id)):
@@ -87,12 +87,14 @@ class CredentialCommands:
     async def reset(
         self, client: str, user_ext_id: str, *, actor: str | None, idempotency_scope: str | None
     ) -> CredentialOutcome:
-        async def attempt() -> CredentialOutcome:
+        async def attempt(fresh: bool) -> CredentialOutcome:
             now = self._clock()
             record = await self._idempotency.read(idempotency_scope)
             if record is not None and record.is_live(now):
                 return await self._idempotency.replay(record, client, user_ext_id)
-            user, credential = await self._aggregates.user_and_credential(client, user_ext_id)
+            user, credential = await self._aggregates.user_and_credential(
+                client, user_ext_id, fresh
+            )
             policy = self._catalog.policy_in_effect(credential.policy_ext_id)
             split = split_password(policy, generate_password(policy))
             credential.reset(
@@ -106,7 +108,9 @@ class CredentialCommands:
             )
             outcome = CredentialOutcome.of(credential, split)
             await self._aggregates.save(
-                credential, self._idempotency.record(idempotency_scope, record, outcome, now)
+                credential,
+                self._idempotency.record(idempotency_scope, record, outcome, now),
+                unchanged=(user,),  # its addresses were sealed: it must still be that user
             )
             return outcome
 
@@ -142,8 +146,10 @@ class CredentialCommands:
         return credential
 
     async def delete(self, client: str, user_ext_id: str, actor: str | None) -> None:
-        async def attempt() -> None:
-            user, credential = await self._aggregates.user_and_credential(client, user_ext_id)
+        async def attempt(fresh: bool) -> None:
+            user, credential = await self._aggregates.user_and_credential(
+                client, user_ext_id, fresh
+            )
             credential.delete(actor=actor)
             user.detach_credential()
             await self._aggregates.save(user, credential)
@@ -153,14 +159,16 @@ class CredentialCommands:
     async def verify(self, client: str, user_ext_id: str, password: str) -> bool:
         """True if the password matched; LoginSucceeded or LoginFailed is saved either way."""
 
-        async def attempt() -> bool:
-            _, credential = await self._aggregates.user_and_credential(client, user_ext_id)
+        async def attempt(fresh: bool) -> bool:
+            user, credential = await self._aggregates.user_and_credential(
+                client, user_ext_id, fresh
+            )
             matched = credential.verify(
                 password_matches=lambda stored: self._hasher.verify(password, stored),
                 policy=self._catalog.policy_in_effect(credential.policy_ext_id),
                 now=self._clock(),
             )
-            await self._aggregates.save(credential)
+            await self._aggregates.save(credential, unchanged=(user,))
             return matched
 
         return await with_retries(attempt)

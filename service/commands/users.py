@@ -12,7 +12,7 @@ class UserCommands:
         self._aggregates = aggregates
 
     async def register(self, client: str, ext_id: str, profile: UserProfile) -> User:
-        async def attempt() -> User:
+        async def attempt(fresh: bool) -> User:
             user = await self._aggregates.user_or_none(client, ext_id)
             if user is None:
                 user = User(client_ext_id=client, ext_id=ext_id, **vars(profile))
@@ -29,9 +29,10 @@ class UserCommands:
     async def delete(self, client: str, ext_id: str, actor: str | None) -> None:
         """Deletes the user and its credential, in one save."""
 
-        async def attempt() -> None:
-            user = await self._aggregates.user(client, ext_id)
-            credential = await self._aggregates.credential_of(user)
+        async def attempt(fresh: bool) -> None:
+            # both are saved: a stale copy of either fails the save, and the retry reads fresh
+            user = await self._aggregates.user(client, ext_id, fresh)
+            credential = await self._aggregates.credential_of(user, fresh)
             if credential is not None:
                 credential.delete(actor=actor)
             user.delete()

@@ -58,6 +58,8 @@ class Claims:
     # records the delivered ids for good and lets every claim go; raises DependencyUnavailable
     # (and may be called again) when the record could not be written
     finish: Finish = field(default=lambda delivered: _nothing(), repr=False)
+    # lets every claim go without recording anything (the batch was cancelled mid-way)
+    abandon: Callable[[], Awaitable[None]] = field(default=lambda: _nothing(), repr=False)
 
 
 class DedupLedger(Protocol):
@@ -114,7 +116,13 @@ class PostgresDedup(DedupLedger):
                 reason = f"dedup record failed ({type(exc).__name__})"
                 raise DependencyUnavailable(reason) from None
 
-        return Claims(frozenset(locked) - delivered, delivered, busy, finish)
+        async def abandon() -> None:
+            nonlocal held
+            if held:
+                held = False
+                await _drop(self._pool, connection)
+
+        return Claims(frozenset(locked) - delivered, delivered, busy, finish, abandon)
 
 
 async def _drop(pool: asyncpg.Pool, connection: asyncpg.Connection) -> None:
@@ -142,13 +150,16 @@ class MemoryDedup(DedupLedger):
         held = True
 
         async def finish(sent: Sequence[str]) -> None:
-            nonlocal held
             await self.record(sent)
+            await abandon()
+
+        async def abandon() -> None:
+            nonlocal held
             if held:
                 held = False
                 self.in_hand -= claimed
 
-        return Claims(claimed, delivered, busy, finish)
+        return Claims(claimed, delivered, busy, finish, abandon)
 
     async def record(self, sent: Sequence[str]) -> None:
         await asyncio.sleep(0)

@@ -194,7 +194,14 @@ class DeliveryWorker:
         if claims is None:
             return done
         claimed = [item for item in items if item.key in claims.claimed]
-        results = list(zip(claimed, await asyncio.gather(*map(self._send, claimed)), strict=True))
+        try:
+            errors = await asyncio.gather(*map(self._send, claimed))
+        except BaseException:
+            # cancelled mid-send (a stop that outlived its drain): let the claims go, record
+            # nothing; the unsettled messages come back from the broker
+            await asyncio.shield(claims.abandon())
+            raise
+        results = list(zip(claimed, errors, strict=True))
         await self._finish(claims, [item.key for item, error in results if error is None])
         done.extend((item.index, self._verdict(item, error)) for item, error in results)
         return done

@@ -48,6 +48,9 @@ class StoreUnavailable(OperationalError):
 class _Save:
     events: Sequence[StoredEvent]
     deadline: float | None
+    # aggregates the command read but did not change: (id, the version it read), which must
+    # still be their latest when the events are inserted
+    expected: Sequence[tuple[UUID, int]] = ()
     done: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -78,11 +81,22 @@ class GroupCommitWriter:
             f"LOCK TABLE {events_table} IN EXCLUSIVE MODE; "
             f"NOTIFY {events_table}"
         )
-        self._insert_sql = (
-            f"INSERT INTO {events_table} (originator_id, originator_version, topic, state) "  # noqa: S608
-            "SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bytea[]) "
-            "ON CONFLICT DO NOTHING RETURNING originator_id, originator_version"
-        )
+        # One statement: the saves whose expected versions are stale insert nothing, the others
+        # insert their events in order; a taken version is skipped. Rows not returned conflicted.
+        self._insert_sql = f"""
+WITH stale AS (
+    SELECT DISTINCT expected.save
+    FROM unnest($5::int[], $6::uuid[], $7::bigint[]) AS expected(save, originator_id, version)
+    WHERE (SELECT max(stored.originator_version) FROM {events_table} AS stored
+           WHERE stored.originator_id = expected.originator_id) IS DISTINCT FROM expected.version
+)
+INSERT INTO {events_table} (originator_id, originator_version, topic, state)
+SELECT row.originator_id, row.originator_version, row.topic, row.state
+FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bytea[], $8::int[])
+     AS row(originator_id, originator_version, topic, state, save)
+WHERE row.save NOT IN (SELECT save FROM stale)
+ON CONFLICT DO NOTHING RETURNING originator_id, originator_version
+"""  # noqa: S608 - the table's name is a constant; the values are bind parameters
         self._lookup_sql = (
             f"SELECT state FROM {events_table} "  # noqa: S608
             "WHERE originator_id = $1 AND originator_version = $2"
@@ -90,11 +104,15 @@ class GroupCommitWriter:
         self.batches = 0
         self.saves = 0
 
-    async def insert(self, events: Sequence[StoredEvent]) -> None:
-        """Returns once the events are committed; raises IntegrityError on a version conflict."""
+    async def insert(
+        self, events: Sequence[StoredEvent], expected: Sequence[tuple[UUID, int]] = ()
+    ) -> None:
+        """Returns once the events are committed; raises IntegrityError on a version conflict
+        (one of the events' versions is taken, or an `expected` version is no longer the
+        latest of its aggregate)."""
         if self._closing:
             raise StoreUnavailable("The event store is closing.")
-        save = _Save(events, current_deadline())
+        save = _Save(events, current_deadline(), expected)
         self._queue.append(save)
         self._wakeup.set()
         if self._task is None or self._task.done():
@@ -184,6 +202,8 @@ class GroupCommitWriter:
         batch's first event is looked up, so a 503 never hides a commit that happened.
         """
         events = [event for save in batch for event in save.events]
+        owners = [index for index, save in enumerate(batch) for _ in save.events]
+        expected = [(index, *e) for index, save in enumerate(batch) for e in save.expected]
         async with self._pool.acquire(timeout=CONNECT_WAIT_SECONDS) as connection:
             transaction = connection.transaction()
             await transaction.start()
@@ -195,6 +215,10 @@ class GroupCommitWriter:
                     [e.originator_version for e in events],
                     [e.topic for e in events],
                     [e.state for e in events],
+                    [e[0] for e in expected],
+                    [e[1] for e in expected],
+                    [e[2] for e in expected],
+                    owners,
                     timeout=STATEMENT_SECONDS,
                 )
                 inserted = {(row[0], row[1]) for row in rows}

@@ -120,8 +120,8 @@ class LibraryStore:
             executor_size(), thread_name_prefix="eventstore"
         )
 
-    async def get_or_none(self, aggregate_id: UUID) -> Aggregate | None:
-        return await self._call(self.app.get_or_none, aggregate_id)
+    async def get_or_none(self, aggregate_id: UUID, *, fresh: bool = True) -> Aggregate | None:
+        return await self._call(self.app.get_or_none, aggregate_id)  # always fresh
 
     async def get_at(self, aggregate_id: UUID, version: int) -> Aggregate:
         aggregate: Aggregate = await self._call(
@@ -132,7 +132,11 @@ class LibraryStore:
     async def events_of(self, aggregate_id: UUID) -> Sequence[Any]:
         return await self._call(lambda: list(self.app.events.get(aggregate_id)))
 
-    async def save(self, *aggregates: Aggregate | None) -> None:
+    async def save(
+        self, *aggregates: Aggregate | None, unchanged: Sequence[Aggregate] = ()
+    ) -> None:
+        # Reads here are always fresh; a change of an `unchanged` aggregate between the read and
+        # this save is not detected (dev mode's single process makes none).
         # Either the thread starts the save before the caller gives up, and the caller then
         # waits for it to finish, or the caller gives up first and the save never starts:
         # a 503 never hides a commit.

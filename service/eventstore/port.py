@@ -15,8 +15,14 @@ from eventsourcing.domain import Aggregate
 
 
 class AggregateStore(Protocol):
-    async def get_or_none(self, aggregate_id: UUID) -> Aggregate | None:
-        """The current aggregate (a private copy the caller may change), or None."""
+    async def get_or_none(self, aggregate_id: UUID, *, fresh: bool = True) -> Aggregate | None:
+        """The current aggregate (a private copy the caller may change), or None.
+
+        `fresh=False` lets a command trust a copy the store holds from earlier (no round trip):
+        its save then fails with IntegrityError if another writer moved on meanwhile, and the
+        command retries with fresh reads. Queries always read fresh: a GET reflects every
+        acknowledged write.
+        """
 
     async def get_at(self, aggregate_id: UUID, version: int) -> Aggregate:
         """The aggregate as it was at `version`."""
@@ -24,10 +30,14 @@ class AggregateStore(Protocol):
     async def events_of(self, aggregate_id: UUID) -> Sequence[Any]:
         """All events of the aggregate, oldest first."""
 
-    async def save(self, *aggregates: Aggregate | None) -> None:
+    async def save(
+        self, *aggregates: Aggregate | None, unchanged: Sequence[Aggregate] = ()
+    ) -> None:
         """Stores the pending events of all aggregates in one transaction, or none of them.
 
-        Raises eventsourcing's IntegrityError when another writer got to a version first.
+        Raises eventsourcing's IntegrityError when another writer got to a version first, or
+        when one of the `unchanged` aggregates (read by the command, not changed by it) is no
+        longer at the version the command read.
         """
 
     async def open(self) -> None:

@@ -26,7 +26,7 @@ from uuid import UUID
 import asyncpg
 from eventsourcing.application import AggregateNotFoundError, project_aggregate
 from eventsourcing.domain import Aggregate, Snapshot
-from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent
 
 from ..deadline import remaining
 from .group_commit import (
@@ -85,10 +85,12 @@ class PostgresStore:
 
     # -- reads -------------------------------------------------------------------------------
 
-    async def get_or_none(self, aggregate_id: UUID) -> Aggregate | None:
+    async def get_or_none(self, aggregate_id: UUID, *, fresh: bool = True) -> Aggregate | None:
         # Other requests run while this one awaits the database: the cache may drop or replace
         # the entry meanwhile, so nothing here assumes it is still there afterwards.
         cached = self._cache.get(aggregate_id)
+        if cached is not None and not fresh:
+            return private_copy(cached)  # checked when the command saves (see `save`)
         if cached is None:
             aggregate = await self._reconstruct(aggregate_id, None)
             if aggregate is None:
@@ -111,12 +113,20 @@ class PostgresStore:
 
     # -- writes ------------------------------------------------------------------------------
 
-    async def save(self, *aggregates: Aggregate | None) -> None:
+    async def save(
+        self, *aggregates: Aggregate | None, unchanged: Sequence[Aggregate] = ()
+    ) -> None:
         saved = [a for a in aggregates if a is not None]
         pending = [(a, a.collect_events()) for a in saved]
         events = [self._mapper.to_stored_event(e) for _, new in pending for e in new]
         if events:
-            await self.writer.insert(events)
+            try:
+                await self.writer.insert(events, [(a.id, a.version) for a in unchanged])
+            except IntegrityError:
+                # another writer moved on: the next read of these must not trust the cache
+                for aggregate in (*saved, *unchanged):
+                    self._cache.pop(aggregate.id, None)
+                raise
         for aggregate, new in pending:
             self._remember(aggregate)
             if self._snapshot_due(aggregate, new):

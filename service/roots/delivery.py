@@ -25,6 +25,7 @@ from ..sealing import Opener, SealingError
 from .running import log_started, log_stopped, run_until_signalled, serve_health
 
 REQUIRED = ("database_url", "amqp_url", "delivery_private_key")
+POOL_CLOSE_SECONDS = 5.0
 
 
 def build_channels(settings: Settings) -> dict[SendingMethod, Channel]:
@@ -106,7 +107,10 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 log_started(DELIVERY, settings, channels=sorted(m.value for m in channels))
                 await consumer.run(stop)
             finally:
-                await pool.close()
+                try:
+                    await asyncio.wait_for(pool.close(), POOL_CLOSE_SECONDS)
+                except TimeoutError:
+                    pool.terminate()
     finally:
         if health is not None:
             await health.cleanup()

@@ -34,7 +34,9 @@ async def test_claims_then_finish_record_each_message_once(pool: asyncpg.Pool) -
     claims = await dedup.claim([first, second, third])
     assert claims.claimed == {first, second, third}
     # while claimed, another worker (another connection) finds them in hand
-    assert (await PostgresDedup(pool).claim([first])).busy == {first}
+    other = await PostgresDedup(pool).claim([first])
+    assert other.busy == {first}
+    await other.finish([])
     await claims.finish([first])  # second and third failed: let go, not recorded
     again = await dedup.claim([first, second, third])
     assert again.delivered == {first} and again.claimed == {second, third}
@@ -48,13 +50,17 @@ async def test_a_claim_ends_with_its_connection(pool: asyncpg.Pool) -> None:
     try:
         crashed = await PostgresDedup(other).claim([key])
         assert crashed.claimed == {key}
-        assert (await PostgresDedup(pool).claim([key])).busy == {key}
+        meanwhile = await PostgresDedup(pool).claim([key])
+        assert meanwhile.busy == {key}
+        await meanwhile.finish([])
     finally:
         other.terminate()
     taken_over = await PostgresDedup(pool).claim([key])
     assert taken_over.claimed == {key}
     await taken_over.finish([key])
-    assert (await PostgresDedup(pool).claim([key])).delivered == {key}
+    later = await PostgresDedup(pool).claim([key])
+    assert later.delivered == {key}
+    await later.finish([])
 
 
 @pytest.mark.parametrize("check", ["postgres", "recorder"])

@@ -4,7 +4,7 @@ PostgreSQL in tests/integration."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -64,11 +64,13 @@ class ConflictingStore(LibraryStore):
 
     conflicts = 0
 
-    async def save(self, *aggregates: Aggregate | None) -> None:
+    async def save(
+        self, *aggregates: Aggregate | None, unchanged: Sequence[Aggregate] = ()
+    ) -> None:
         if self.conflicts:
             self.conflicts -= 1
             raise IntegrityError("another writer took the version")
-        await super().save(*aggregates)
+        await super().save(*aggregates, unchanged=unchanged)
 
 
 @dataclass
