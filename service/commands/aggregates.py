@@ -11,7 +11,7 @@ from eventsourcing.persistence import IntegrityError
 
 from ..domain.catalog import PolicyCatalog
 from ..domain.credential import TempStrongPassword
-from ..domain.errors import Conflict, NotFound
+from ..domain.errors import Conflict, DomainError, NotFound
 from ..domain.user import User
 from ..eventstore.port import AggregateStore
 
@@ -80,11 +80,17 @@ class Aggregates:
 async def with_retries(attempt: Callable[[bool], Awaitable[T]]) -> T:
     """Runs `attempt(fresh)` again while another writer takes a version it read (bounded: 409).
 
-    The first attempt may trust the store's copies (`fresh=False`); every retry reads fresh.
+    The first attempt may trust the store's copies (`fresh=False`); every retry reads fresh. A
+    save checks what a trusting attempt read, but a refusal saves nothing: one decided on
+    copies that may be stale is decided again on fresh ones before the caller hears it.
     """
     for number in range(MAX_ATTEMPTS):
+        fresh = number > 0
         try:
-            return await attempt(number > 0)
+            return await attempt(fresh)
         except IntegrityError:
             continue
+        except DomainError:
+            if fresh:
+                raise
     raise Conflict("Too many concurrent changes; try again.")

@@ -283,3 +283,30 @@ async def test_an_unknown_client_is_404_before_any_read(world: World) -> None:
 
 def test_credential_ids_are_per_client() -> None:
     assert TempStrongPassword.create_id("acme", "c1") != TempStrongPassword.create_id("b", "c1")
+
+
+class StaleStore(ConflictingStore):
+    """Serves, to a trusting read, the copy it held before another process changed it."""
+
+    stale: dict[Any, Aggregate] = {}
+
+    async def get_or_none(self, aggregate_id: Any, *, fresh: bool = True) -> Aggregate | None:
+        if not fresh and aggregate_id in self.stale:
+            return self.stale[aggregate_id]
+        return await super().get_or_none(aggregate_id, fresh=fresh)
+
+
+async def test_a_refusal_decided_on_a_stale_copy_is_decided_again_on_a_fresh_one(
+    world: World,
+) -> None:
+    await world.user()
+    outcome = await world.create(policy="none")
+    credential = outcome.credential
+    stale = await world.store.get_or_none(credential.id)
+    assert stale is not None
+    stale.state = stale.state.__class__("disabled")  # what the cache held before an unlock
+    store = StaleStore(world.store.app)
+    store.stale = {credential.id: stale}
+    commands = Commands(store, world.commands.catalog, PasswordHasher(None), None, world.clock)
+    # the stale copy says "not usable"; the fresh one says the password is right
+    assert await commands.credentials.verify("acme", "alice", outcome.response_secret)
