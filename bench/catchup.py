@@ -32,12 +32,14 @@ import contextlib
 import json
 import os
 import re
+import signal
 import statistics
+import subprocess
 import sys
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -46,6 +48,7 @@ import asyncpg
 import clients
 import infra
 import observers
+import profiling
 from aiohttp import ClientError
 
 SILENT_POLICY = "bench-silent"
@@ -93,6 +96,7 @@ class Setup:
     pipeline: Sequence[str]  # the stages whose processes exist
     missing: dict[str, str]  # why the others do not
     sink: observers.SmtpSink
+    profile_dir: Path | None = None  # --catchup-profile: py-spy records each stage here
 
 
 # --- the event store and the tracking table ----------------------------------------------------
@@ -259,17 +263,20 @@ async def write_backlog(setup: Setup, names: Sequence[str]) -> dict[str, Any]:
                 statuses[status] += 1
                 versions[int(body.get("version", 0))] += 1
 
-        cpu_before = _cpu(setup.api_pids)
-        own_before = time.process_time()
-        started = time.perf_counter()
-        await asyncio.wait_for(
-            asyncio.gather(*(worker() for _ in range(setup.concurrency))), setup.timeout
-        )
-        seconds = time.perf_counter() - started
-        cpu = _cpu(setup.api_pids) - cpu_before
-        own = time.process_time() - own_before
+        profiled: dict[str, Any] = {}
+        with _recorded(setup, setup.api_pids, "api", profiled):
+            cpu_before = _cpu(setup.api_pids)
+            own_before = time.process_time()
+            started = time.perf_counter()
+            await asyncio.wait_for(
+                asyncio.gather(*(worker() for _ in range(setup.concurrency))), setup.timeout
+            )
+            seconds = time.perf_counter() - started
+            cpu = _cpu(setup.api_pids) - cpu_before
+            own = time.process_time() - own_before
     ok = statuses.get(200, 0)
     return {
+        **profiled,
         "what": "each catch-up user reset once through the API; first request sent -> last "
         f"response, {setup.concurrency} at a time (asyncio client), no pipeline process running",
         "resets": len(names),
@@ -286,6 +293,30 @@ async def write_backlog(setup: Setup, names: Sequence[str]) -> dict[str, Any]:
 
 def _cpu(pids: Sequence[int]) -> float:
     return sum(infra.proc_cpu_seconds(pid) for pid in pids)
+
+
+@contextlib.contextmanager
+def _recorded(setup: Setup, pids: Sequence[int], name: str, into: dict[str, Any]) -> Iterator[None]:
+    """With --catchup-profile: py-spy records `pids` (CPU samples) while the block runs, and the
+    top frames and leaf categories go into `into["profile"]` (raw stacks in profile_dir)."""
+    if setup.profile_dir is None:
+        yield
+        return
+    spies = []
+    for pid in pids:
+        out = setup.profile_dir / f"catchup-{name}-{pid}.txt"
+        spies.append((out, profiling.start_record(pid, int(setup.timeout) + 60, out, mode="cpu")))
+    try:
+        yield
+    finally:
+        profiles = []
+        for out, spy in spies:
+            spy.send_signal(signal.SIGINT)  # py-spy writes what it has on SIGINT
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                spy.wait(timeout=30)
+            if out.exists():
+                profiles.append(profiling.summarize_raw(out))
+        into["profile"] = profiles[0] if len(profiles) == 1 else profiles
 
 
 # --- watching one stage ------------------------------------------------------------------------
@@ -526,8 +557,12 @@ async def _follower_stage(
     connections = await postgres_connections(db)
     child = processes.start_stage(name, port, f"catchup-{name}", {})
     print(f"catch-up: {name} alone on the backlog ...", flush=True)
+    profiled: dict[str, Any] = {}
     try:
-        w = await watch(child, lambda: position(db, follower), start, end, limit_s=setup.timeout)
+        with _recorded(setup, [child.pid], name, profiled):
+            w = await watch(
+                child, lambda: position(db, follower), start, end, limit_s=setup.timeout
+            )
         metrics = _scrape_quietly(port)
     finally:
         processes.stop(child)
@@ -535,6 +570,7 @@ async def _follower_stage(
     if w.first is not None and w.end is not None:
         events = await events_between(db, w.first.value, w.end.value)
     result = stage_result(w, events, "events", setup.users)
+    result.update(profiled)
     result["tracking"] = follower
     result["postgres_connections_at_start"] = connections
     applied = counters_by(metrics, "tempstrong_follower_events_total", "follower")
@@ -562,14 +598,17 @@ async def _delivery_stage(
     child = processes.start_stage("delivery", port, "catchup-delivery", DELIVERY_SETTINGS)
     print("catch-up: delivery worker alone on the backlog ...", flush=True)
     own = time.process_time()
+    profiled: dict[str, Any] = {}
     try:
-        w = await watch(child, mails, before, before + setup.users, limit_s=setup.timeout)
+        with _recorded(setup, [child.pid], "delivery", profiled):
+            w = await watch(child, mails, before, before + setup.users, limit_s=setup.timeout)
         own = time.process_time() - own
         metrics = _scrape_quietly(port)
     finally:
         processes.stop(child)
     events = w.end.value - w.first.value if w.first is not None and w.end is not None else None
     result = stage_result(w, events, "mails accepted by the SMTP sink", setup.users)
+    result.update(profiled)
     result["queued_at_start"] = queued
     result["settings"] = DELIVERY_SETTINGS
     result["postgres_connections_at_start"] = connections

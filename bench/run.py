@@ -132,6 +132,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="API processes and floor processes, each group on one port (SO_REUSEPORT); default 1",
     )
     p.add_argument("--profile", action="store_true", help="py-spy + pg_stat_activity under load")
+    p.add_argument(
+        "--catchup-profile",
+        action="store_true",
+        help="py-spy records the API and each stage during the catch-up phase (needs root)",
+    )
     p.add_argument("--profile-seconds", type=int, default=10)
     p.add_argument(
         "--admin-database-url",
@@ -550,7 +555,10 @@ async def _catchup_phase(
         pipeline=list(stack.pipeline),
         missing=missing,
         sink=stack.sink,
+        profile_dir=RESULTS if args.catchup_profile else None,
     )
+    if args.catchup_profile:
+        RESULTS.mkdir(parents=True, exist_ok=True)
     return await catchup.run_phase(setup, stack)
 
 
