@@ -73,13 +73,45 @@ def timestamp_of(domain_event: Any) -> float:
     return moment.timestamp()
 
 
-class CredentialCache:
-    """Recent credential states by id, so the publisher rarely reloads from the event store."""
+LoadMany = Callable[[Sequence[tuple[UUID, int]]], Awaitable[dict[UUID, Any]]]
 
-    def __init__(self, load: Callable[[UUID, int], Awaitable[Any]], size: int = 10_000) -> None:
+
+class CredentialCache:
+    """Recent credential states by id, so the publisher rarely reloads from the event store.
+
+    `prefetch` loads, in one round trip (`load_many`), the earlier states a batch needs and the
+    cache does not hold (a publisher that just started holds none).
+    """
+
+    def __init__(
+        self,
+        load: Callable[[UUID, int], Awaitable[Any]],
+        load_many: LoadMany | None = None,
+        size: int = 10_000,
+    ) -> None:
         self._load = load
+        self._load_many = load_many
         self._size = size
         self._items: dict[UUID, TempStrongPassword] = {}
+
+    async def prefetch(self, domain_events: Sequence[Any]) -> None:
+        if self._load_many is None:
+            return
+        first_version: dict[UUID, int] = {}
+        for event in domain_events:
+            first_version.setdefault(event.originator_id, event.originator_version)
+        missing = [
+            (originator_id, version - 1)
+            for originator_id, version in first_version.items()
+            if version > 1
+            and (
+                originator_id not in self._items
+                or self._items[originator_id].version != version - 1
+            )
+        ]
+        if missing:
+            for originator_id, credential in (await self._load_many(missing)).items():
+                self._keep(originator_id, credential)
 
     async def after(self, domain_event: Any) -> TempStrongPassword:
         originator_id: UUID = domain_event.originator_id
@@ -90,7 +122,11 @@ class CredentialCache:
         elif previous is None or previous.version != version - 1:
             previous = await self._load(originator_id, version - 1)
         credential = fold(previous, domain_event)
-        self._items[originator_id] = credential
-        if len(self._items) > self._size:
-            self._items.pop(next(iter(self._items)))
+        self._keep(originator_id, credential)
         return credential
+
+    def _keep(self, originator_id: UUID, credential: TempStrongPassword) -> None:
+        self._items.pop(originator_id, None)
+        self._items[originator_id] = credential
+        while len(self._items) > self._size:
+            self._items.pop(next(iter(self._items)))

@@ -107,14 +107,20 @@ class PostgresCredentialsView:
         transcoder = self._mapper.transcoder
         changed, failed = apply_events(current, decoded)
         parked.extend(self._failures.failed(n, "fold", exc) for n, exc in failed)
-        for credential_id, credential in changed.items():
-            if credential is None:
-                await connection.execute(
-                    f"DELETE FROM {self._table} WHERE credential_id = $1",  # noqa: S608
-                    credential_id,
-                )
-            else:
-                await self._upsert(connection, CredentialRow.of(credential, transcoder))
+        # one statement each for the batch's upserts and deletes (asyncpg sends them together)
+        upserts = [
+            CredentialRow.of(credential, transcoder).values()
+            for credential in changed.values()
+            if credential is not None
+        ]
+        deletes = [(cid,) for cid, credential in changed.items() if credential is None]
+        if upserts:
+            await connection.executemany(self._upsert_sql, upserts)
+        if deletes:
+            await connection.executemany(
+                f"DELETE FROM {self._table} WHERE credential_id = $1",  # noqa: S608
+                deletes,
+            )
         await park(connection, parked)
         await set_position(connection, self._table, fresh[-1].id)
         return Handled(timestamp_of(decoded[-1][1]) if decoded else None, parked)
@@ -135,13 +141,13 @@ class PostgresCredentialsView:
             for r in rows
         }
 
-    async def _upsert(self, connection: asyncpg.Connection, row: CredentialRow) -> None:
+    @property
+    def _upsert_sql(self) -> str:
         placeholders = ", ".join(f"${i}" for i in range(1, len(COLUMNS) + 1))
         updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS[1:])
-        await connection.execute(
+        return (
             f"INSERT INTO {self._table} ({', '.join(COLUMNS)}) VALUES ({placeholders}) "  # noqa: S608
-            f"ON CONFLICT (credential_id) DO UPDATE SET {updates}",
-            *row.values(),
+            f"ON CONFLICT (credential_id) DO UPDATE SET {updates}"
         )
 
 

@@ -84,6 +84,7 @@ class PublisherSink:
 
     async def handle(self, batch: Sequence[Notification]) -> Handled:
         decoded, parked = decode_credential_events(self._mapper, batch, self._failures)
+        await self._states.prefetch([event for _, event in decoded])
         ready: list[tuple[Notification, list[Outgoing]]] = []
         newest: float | None = None
         for notification, domain_event in decoded:

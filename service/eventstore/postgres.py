@@ -40,6 +40,7 @@ from .names import EVENTS_TABLE, SNAPSHOTS_TABLE
 from .pool import DATABASE_ERRORS, create_pool
 
 READ_SECONDS = 10.0
+_LATEST = 2**62  # "the latest version" in a query that asks for versions
 
 A = TypeVar("A", bound=Aggregate)
 POOL_MAX = 10
@@ -56,6 +57,24 @@ class PostgresStore:
         self._mapper = mapper
         self._events_table = EVENTS_TABLE
         self._snapshots_table = SNAPSHOTS_TABLE
+        # kind 0: the latest snapshot at or below the asked version; kind 1: the events after it
+        self._reconstruct_sql = f"""
+WITH asked AS (SELECT * FROM unnest($1::uuid[], $2::bigint[]) AS a(originator_id, version)),
+snapshot AS (
+    SELECT DISTINCT ON (s.originator_id) s.originator_id, s.originator_version, s.topic, s.state
+    FROM {SNAPSHOTS_TABLE} AS s JOIN asked AS a
+      ON s.originator_id = a.originator_id AND s.originator_version <= a.version
+    ORDER BY s.originator_id, s.originator_version DESC
+)
+SELECT 0 AS kind, originator_id, originator_version, topic, state FROM snapshot
+UNION ALL
+SELECT 1, e.originator_id, e.originator_version, e.topic, e.state
+FROM {EVENTS_TABLE} AS e
+JOIN asked AS a ON e.originator_id = a.originator_id AND e.originator_version <= a.version
+LEFT JOIN snapshot AS s ON s.originator_id = a.originator_id
+WHERE e.originator_version > COALESCE(s.originator_version, 0)
+ORDER BY 2, 1, 3
+"""  # noqa: S608 - table names are constants; the values are bind parameters
         self._pool: asyncpg.Pool | None = None
         self._writer: GroupCommitWriter | None = None
         self._cache: OrderedDict[UUID, Aggregate] = OrderedDict()
@@ -147,11 +166,40 @@ class PostgresStore:
     # -- helpers -----------------------------------------------------------------------------
 
     async def _reconstruct(self, aggregate_id: UUID, version: int | None) -> Aggregate | None:
-        snapshot = await self._select_snapshot(aggregate_id, lte=version)
-        start = None if snapshot is None else snapshot.originator_version
-        stored = await self._select_events(aggregate_id, gt=start, lte=version)
-        initial = None if snapshot is None else self._mapper.to_domain_event(snapshot).mutate(None)  # type: ignore[attr-defined]
-        return self._project(initial, stored)
+        rebuilt = await self._reconstruct_many([(aggregate_id, version)])
+        return rebuilt.get(aggregate_id)
+
+    async def get_many_at(self, versions: Sequence[tuple[UUID, int]]) -> dict[UUID, Aggregate]:
+        """Each aggregate as it was at its version, for many at once (one round trip)."""
+        return await self._reconstruct_many(versions)
+
+    async def _reconstruct_many(
+        self, versions: Sequence[tuple[UUID, int | None]]
+    ) -> dict[UUID, Aggregate]:
+        """From the latest snapshot at or below each version and the events after it, all in
+        one query (a read of one aggregate used to take two round trips)."""
+        if not versions:
+            return {}
+        rows = await self._fetch(
+            self._reconstruct_sql,
+            [aggregate_id for aggregate_id, _ in versions],
+            [_LATEST if version is None else version for _, version in versions],
+        )
+        initial: dict[UUID, Aggregate | None] = {}
+        stored: dict[UUID, list[StoredEvent]] = {}
+        for kind, raw_id, originator_version, topic, state in rows:
+            aggregate_id = UUID(bytes=raw_id.bytes)
+            event = StoredEvent(aggregate_id, originator_version, topic, bytes(state))
+            if kind == 0:
+                initial[aggregate_id] = self._mapper.to_domain_event(event).mutate(None)  # type: ignore[attr-defined]
+            else:
+                stored.setdefault(aggregate_id, []).append(event)
+        rebuilt: dict[UUID, Aggregate] = {}
+        for aggregate_id in initial.keys() | stored.keys():
+            aggregate = self._project(initial.get(aggregate_id), stored.get(aggregate_id, []))
+            if aggregate is not None:
+                rebuilt[aggregate_id] = aggregate
+        return rebuilt
 
     def _project(
         self, aggregate: Aggregate | None, stored: Iterable[StoredEvent]
@@ -199,21 +247,9 @@ class PostgresStore:
             "ORDER BY originator_version",
             aggregate_id,
             0 if gt is None else gt,
-            2**62 if lte is None else lte,
+            _LATEST if lte is None else lte,
         )
         return [StoredEvent(aggregate_id, row[0], row[1], bytes(row[2])) for row in rows]
-
-    async def _select_snapshot(self, aggregate_id: UUID, *, lte: int | None) -> StoredEvent | None:
-        rows = await self._fetch(
-            f"SELECT originator_version, topic, state FROM {self._snapshots_table} "  # noqa: S608
-            "WHERE originator_id = $1 AND originator_version <= $2 "
-            "ORDER BY originator_version DESC LIMIT 1",
-            aggregate_id,
-            2**62 if lte is None else lte,
-        )
-        if not rows:
-            return None
-        return StoredEvent(aggregate_id, rows[0][0], rows[0][1], bytes(rows[0][2]))
 
     async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         try:

@@ -46,7 +46,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         sink = PublisherSink(
             PostgresTracking(pool),
             mapper,
-            CredentialCache(store.get_at),
+            CredentialCache(store.get_at, store.get_many_at),
             transport,
             PublisherMetrics(registry),
         )

@@ -255,3 +255,27 @@ async def test_outbox_writes_one_private_file_per_message(tmp_path: Path) -> Non
     assert code_lines(eml.read_text()) == ["Code: s3cr3t=Code+1"]
     assert code_lines(txt.read_text()) == ["Code: s3cr3t=Code+1"]
     assert json.dumps(sms.mobile)[1:-1] in txt.read_text()
+
+
+@pytest.mark.parametrize("language", [None, "de"])
+def test_a_composed_mail_parses_the_same_in_8bit_and_7bit(language: str | None) -> None:
+    from email import message_from_bytes, policy
+
+    mail = compose(request(SendingMethod.EMAIL, language=language), "noreply@example.com")
+    texts = []
+    for data in (mail.data, mail.seven_bit()):
+        parsed = message_from_bytes(data, policy=policy.default)
+        assert parsed["To"] == mail.recipient and parsed["Subject"] == texts_for(language).subject
+        assert parsed.get_content_type() == "text/plain"
+        texts.append(parsed.get_content())
+    assert texts[0] == texts[1]
+    assert code_lines(texts[0]) == ["Code: s3cr3t=Code+1"]
+    assert mail.seven_bit().isascii()
+
+
+@pytest.mark.parametrize("sender", ["a@b\r\nBcc: x@y", "A <a@b.c>", "a,b@c.d", "é@x.y"])
+def test_a_sender_that_is_not_one_bare_mailbox_is_refused(sender: str) -> None:
+    from urllib.parse import quote
+
+    with pytest.raises(ValueError, match="from"):
+        parse_smtp_url(f"smtp://relay:25?from={quote(sender)}")

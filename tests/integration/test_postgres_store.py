@@ -128,8 +128,8 @@ async def test_a_cached_aggregate_sees_what_another_writer_stored(pg_store, stor
 async def test_a_lost_commit_answer_is_looked_up_not_guessed(pg_store, monkeypatch):
     writer = pg_store.writer
 
-    async def commit_then_lose_the_answer(transaction):
-        await transaction.commit()
+    async def commit_then_lose_the_answer(connection):
+        await connection.execute("COMMIT")
         raise asyncpg.ConnectionDoesNotExistError("connection lost during COMMIT")
 
     monkeypatch.setattr(writer, "_finish", commit_then_lose_the_answer)
@@ -137,8 +137,8 @@ async def test_a_lost_commit_answer_is_looked_up_not_guessed(pg_store, monkeypat
     await pg_store.save(committed)  # it did commit: no 503
     assert (await pg_store.get_or_none(committed.id)) is not None
 
-    async def roll_back_then_lose_the_answer(transaction):
-        await transaction.rollback()
+    async def roll_back_then_lose_the_answer(connection):
+        await connection.execute("ROLLBACK")
         raise asyncpg.ConnectionDoesNotExistError("connection lost during COMMIT")
 
     monkeypatch.setattr(writer, "_finish", roll_back_then_lose_the_answer)

@@ -245,7 +245,10 @@ async def _wait_quiet(database_url: str, vhost: str, sink: SmtpSink) -> None:
             return
         mails = now
         await asyncio.sleep(2)
-    raise AssertionError(f"not quiet after {QUIET_TIMEOUT_SECONDS}s: {behind} {waiting}")
+    raise AssertionError(
+        f"not quiet after {QUIET_TIMEOUT_SECONDS}s: head {head}, positions"
+        f" {[(r['name'], r['position']) for r in positions]}, queues {depths}, mails {mails}"
+    )
 
 
 async def _drain(amqp_url: str) -> list[bytes]:

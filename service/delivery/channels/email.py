@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import functools
+import re
 import socket
 import ssl
 import time
 from dataclasses import dataclass, field
-from email.message import EmailMessage
+from email.header import Header
 from email.utils import formatdate, make_msgid
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -26,6 +29,8 @@ SMTP_TIMEOUT_SECONDS = 30.0
 MAX_CONNECTIONS = 16  # open at once to the relay; sends beyond wait for one
 MAX_IDLE_SECONDS = 60.0
 _TRUE = {"1", "true", "yes", "on"}
+# The operator's sender: written into the From header as is, so one mailbox, nothing more.
+_SENDER = re.compile(r"[^\s<>,;:\"@()\[\]\\]+@[^\s<>,;:\"@()\[\]\\]+", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,9 @@ def parse_smtp_url(url: str) -> SmtpTarget:
     if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
         raise ValueError("TEMPSTRONG_SMTP_URL must be smtp://host:port or smtps://host:port")
     query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    sender = query.get("from", DEFAULT_SENDER)
+    if not sender.isascii() or not _SENDER.fullmatch(sender):
+        raise ValueError("TEMPSTRONG_SMTP_URL: `from` must be a bare mailbox (local@domain)")
     use_tls = parts.scheme == "smtps"
     return SmtpTarget(
         hostname=parts.hostname,
@@ -57,25 +65,65 @@ def parse_smtp_url(url: str) -> SmtpTarget:
         start_tls=not use_tls and query.get("starttls", "").lower() in _TRUE,
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
-        sender=query.get("from", DEFAULT_SENDER),
+        sender=sender,
         validate_certs=query.get("verify", "true").lower() in _TRUE,
     )
 
 
-def compose(request: SealedDelivery, sender: str) -> EmailMessage:
+@dataclass(frozen=True)
+class Mail:
+    """A composed message: who it goes to, its headers and its UTF-8 text body."""
+
+    sender: str
+    recipient: str
+    headers: tuple[str, ...]
+    body: str = field(repr=False)
+
+    @property
+    def data(self) -> bytes:
+        """RFC 5322 bytes with an 8bit body (CRLF line ends), for relays with 8BITMIME."""
+        head = (*self.headers, "Content-Transfer-Encoding: 8bit")
+        return ("\r\n".join(head) + "\r\n\r\n" + self.body + "\r\n").encode("utf-8")
+
+    def seven_bit(self) -> bytes:
+        """The same message for a relay without 8BITMIME: a base64 body unless it is ASCII."""
+        if self.body.isascii():
+            return self.data
+        head = (*self.headers, "Content-Transfer-Encoding: base64")
+        encoded = base64.encodebytes((self.body + "\r\n").encode("utf-8")).decode("ascii")
+        lines = "\r\n".join(encoded.splitlines())
+        return ("\r\n".join(head) + "\r\n\r\n" + lines + "\r\n").encode("ascii")
+
+
+def compose(request: SealedDelivery, sender: str) -> Mail:
+    """A text/plain UTF-8 mail, written directly: the standard library's EmailMessage parses
+    and refolds every header, which cost two thirds of the worker's CPU per mail.
+
+    Safe to write directly because nothing in it comes from a caller unchecked: the recipient
+    passed the API's mailbox rule (checked again here: ASCII, no CR, LF, quotes, brackets or
+    commas), the sender is the operator's setting, the subject one of our texts (RFC 2047
+    encoded), and the body lines our texts with the secret and the addressee's id.
+    """
     # the rule the API applied; an envelope sealed by anyone else may hold anything
     if request.email is None or not is_valid_email(request.email):
         raise PermanentFailure("no valid email address")
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = request.email
-    message["Subject"] = texts_for(request.language).subject
-    message["Date"] = formatdate(usegmt=True)
-    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
-    # 8bit keeps the `Code:` line byte for byte in the transfer (quoted-printable would encode a
-    # `=` in the secret); aiosmtplib falls back to 7bit when the server lacks 8BITMIME.
-    message.set_content("\n".join(letter_lines(request)) + "\n", charset="utf-8", cte="8bit")
-    return message
+    domain = sender.rpartition("@")[2] or None
+    headers = (
+        f"From: {sender}",
+        f"To: {request.email}",
+        f"Subject: {_subject(texts_for(request.language).subject)}",
+        f"Date: {formatdate(usegmt=True)}",
+        f"Message-ID: {make_msgid(domain=domain)}",
+        "MIME-Version: 1.0",
+        'Content-Type: text/plain; charset="utf-8"',
+    )
+    # 8bit (where the relay takes it) keeps the `Code:` line byte for byte in the transfer
+    return Mail(sender, request.email, headers, "\r\n".join(letter_lines(request)))
+
+
+@functools.lru_cache(maxsize=16)
+def _subject(text: str) -> str:
+    return text if text.isascii() else Header(text, "utf-8").encode()
 
 
 class SmtpChannel(Channel):
@@ -103,15 +151,19 @@ class SmtpChannel(Channel):
         self._closed = False
 
     async def send(self, message: SealedDelivery) -> None:
-        email = compose(message, self._target.sender)
+        mail = compose(message, self._target.sender)
         async with self._slots:
-            await self._send(email)
+            await self._send(mail)
 
-    async def _send(self, email: EmailMessage) -> None:
+    async def _send(self, mail: Mail) -> None:
         try:
             client = await self._checkout()
             try:
-                await client.send_message(email)
+                if client.supports_extension("8BITMIME"):
+                    data, options = mail.data, ["BODY=8BITMIME"]
+                else:
+                    data, options = mail.seven_bit(), []
+                await client.sendmail(mail.sender, [mail.recipient], data, mail_options=options)
             except BaseException:
                 client.close()
                 raise

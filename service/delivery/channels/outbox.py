@@ -32,7 +32,7 @@ class OutboxChannel(Channel):
         if message.sending_method is SendingMethod.SMS:
             data = f"To: {message.mobile or '-'}\n\n{sms_text(message)}\n".encode()
         else:
-            data = compose(message, DEV_SENDER).as_bytes()
+            data = compose(message, DEV_SENDER).data
         path = self.path_of(message)
         try:
             await asyncio.to_thread(write_private_file, path, data)
