@@ -68,6 +68,16 @@ async def ensure_schema(connection: asyncpg.Connection, table: str = VIEW_NAME) 
         await ensure_parking(connection)
 
 
+def load_sql(table: str) -> str:
+    """The rows of the asked credential ids: an index probe per id whatever plan the connection
+    cached (with `= ANY`, a plan made while the table was small scanned all of it)."""
+    # the table's name is ours; the ids are a bind parameter
+    return f"""SELECT stored.credential_id, stored.state FROM unnest($1::uuid[]) AS asked(id)
+CROSS JOIN LATERAL (
+    SELECT credential_id, state FROM {table} WHERE credential_id = asked.id LIMIT 1
+) AS stored"""  # noqa: S608
+
+
 class PostgresCredentialsView:
     """A Sink for the follower: applies credential events to `table` and tracks the position."""
 
@@ -130,11 +140,7 @@ class PostgresCredentialsView:
     ) -> dict[UUID, TempStrongPassword | None]:
         if not ids:
             return {}
-        rows = await connection.fetch(
-            f"SELECT credential_id, state FROM {self._table} "  # noqa: S608
-            "WHERE credential_id = ANY($1::uuid[])",
-            ids,
-        )
+        rows = await connection.fetch(load_sql(self._table), ids)
         transcoder = self._mapper.transcoder
         return {
             UUID(bytes=r["credential_id"].bytes): decode_credential(bytes(r["state"]), transcoder)

@@ -31,11 +31,16 @@ CREATE TABLE IF NOT EXISTS delivery_dedup (
 )
 """
 # The advisory locks' key space is hashtextextended's seed, 7453.
+# The dedup lookup is a LATERAL index probe per key: as EXISTS, a plan the connection cached
+# while the table was small hashed the whole table on every claim.
 _CLAIM = """
 SELECT key,
        pg_try_advisory_lock(hashtextextended(key, 7453)) AS locked,
-       EXISTS (SELECT 1 FROM delivery_dedup WHERE message_id = key) AS delivered
+       recorded.found IS NOT NULL AS delivered
 FROM unnest($1::text[]) AS key
+LEFT JOIN LATERAL (
+    SELECT true AS found FROM delivery_dedup WHERE message_id = key LIMIT 1
+) AS recorded ON true
 """
 _FINISH = """
 WITH recorded AS (

@@ -57,22 +57,31 @@ class PostgresStore:
         self._mapper = mapper
         self._events_table = EVENTS_TABLE
         self._snapshots_table = SNAPSHOTS_TABLE
-        # kind 0: the latest snapshot at or below the asked version; kind 1: the events after it
+        # kind 0: the latest snapshot at or below the asked version; kind 1: the events after
+        # it. Each part is a LATERAL lookup per asked aggregate: its plan is an index scan
+        # whatever the tables' statistics were when the plan was cached (a join shape planned
+        # while the tables were small, and kept by the connection, scanned whole tables).
         self._reconstruct_sql = f"""
-WITH asked AS (SELECT * FROM unnest($1::uuid[], $2::bigint[]) AS a(originator_id, version)),
-snapshot AS (
-    SELECT DISTINCT ON (s.originator_id) s.originator_id, s.originator_version, s.topic, s.state
-    FROM {SNAPSHOTS_TABLE} AS s JOIN asked AS a
-      ON s.originator_id = a.originator_id AND s.originator_version <= a.version
-    ORDER BY s.originator_id, s.originator_version DESC
-)
-SELECT 0 AS kind, originator_id, originator_version, topic, state FROM snapshot
+SELECT 0 AS kind, a.originator_id, s.originator_version, s.topic, s.state
+FROM unnest($1::uuid[], $2::bigint[]) AS a(originator_id, version)
+CROSS JOIN LATERAL (
+    SELECT originator_version, topic, state FROM {SNAPSHOTS_TABLE} AS s
+    WHERE s.originator_id = a.originator_id AND s.originator_version <= a.version
+    ORDER BY s.originator_version DESC LIMIT 1
+) AS s
 UNION ALL
-SELECT 1, e.originator_id, e.originator_version, e.topic, e.state
-FROM {EVENTS_TABLE} AS e
-JOIN asked AS a ON e.originator_id = a.originator_id AND e.originator_version <= a.version
-LEFT JOIN snapshot AS s ON s.originator_id = a.originator_id
-WHERE e.originator_version > COALESCE(s.originator_version, 0)
+SELECT 1, a.originator_id, e.originator_version, e.topic, e.state
+FROM unnest($1::uuid[], $2::bigint[]) AS a(originator_id, version)
+CROSS JOIN LATERAL (
+    SELECT originator_version, topic, state FROM {EVENTS_TABLE} AS e
+    WHERE e.originator_id = a.originator_id AND e.originator_version <= a.version
+      AND e.originator_version > COALESCE((
+          SELECT s.originator_version FROM {SNAPSHOTS_TABLE} AS s
+          WHERE s.originator_id = a.originator_id AND s.originator_version <= a.version
+          ORDER BY s.originator_version DESC LIMIT 1
+      ), 0)
+    ORDER BY e.originator_version
+) AS e
 ORDER BY 2, 1, 3
 """  # noqa: S608 - table names are constants; the values are bind parameters
         self._pool: asyncpg.Pool | None = None

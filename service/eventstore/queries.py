@@ -10,15 +10,19 @@ import asyncpg
 
 from .names import EVENTS_TABLE
 
+# A LATERAL lookup per asked pair: an index scan whatever the table's statistics were when the
+# connection cached the plan (as EXISTS, a plan made while the table was small hash-joined a
+# scan of the whole table).
 _LATER = f"""
 SELECT asked.originator_id, asked.version
 FROM unnest($1::uuid[], $2::bigint[]) AS asked(originator_id, version)
-WHERE EXISTS (
+CROSS JOIN LATERAL (
     SELECT 1 FROM {EVENTS_TABLE} stored
     WHERE stored.originator_id = asked.originator_id
       AND stored.originator_version > asked.version
       AND stored.topic = ANY($3::text[])
-)
+    LIMIT 1
+) AS later
 """  # noqa: S608 - the table's name is a constant; the values are bind parameters
 
 
