@@ -34,6 +34,8 @@ DELIVERY = "delivery"
 MIGRATE = "migrate"
 REBUILD = "rebuild"
 REPUBLISH = "republish"
+# the processes that export traces when OTEL_* configure it (service/tracing.py)
+TRACED = (API, PUBLISHER, DELIVERY)
 WITH_DATABASE = frozenset({API, PROJECTOR, PUBLISHER, DELIVERY, MIGRATE, REBUILD, REPUBLISH})
 
 
@@ -258,6 +260,11 @@ def describe_variables(process: str) -> str:
     for variable in variables_of(process):
         default = f" [default: {variable.default}]" if variable.default is not None else ""
         lines.append(f"  {variable.name}\n      {variable.help}{default}")
+    if process in TRACED:
+        lines.append(
+            "  OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME and the other standard OTEL_*\n"
+            "      traces over OTLP/HTTP (docs/operations.md, Traces) [default: off]"
+        )
     return "\n".join(lines)
 
 

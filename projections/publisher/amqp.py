@@ -9,7 +9,9 @@ from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
+from opentelemetry.trace import SpanKind
 
+from service import tracing
 from service.contracts.cloudevents import CONTENT_TYPE
 from service.contracts.envelope import ENVELOPE_CONTENT_TYPE
 from service.contracts.topology import (
@@ -80,6 +82,25 @@ class AmqpTransport:
         if message.correlation_id is not None:
             headers[CORRELATION_HEADER] = message.correlation_id
         envelope = message.kind is Kind.ENVELOPE
+        # a span per message until its confirm, a child of the request that stored the event
+        with tracing.span(
+            f"{exchange.name} publish",
+            SpanKind.PRODUCER,
+            parent=message.trace_context,
+            attributes={
+                "messaging.system": "rabbitmq",
+                "messaging.operation.type": "send",
+                "messaging.destination.name": exchange.name,
+                "messaging.message.id": message.message_id,
+            },
+        ):
+            tracing.inject(headers)
+            await AmqpTransport._send(exchange, message, headers, envelope)
+
+    @staticmethod
+    async def _send(
+        exchange: AbstractExchange, message: Outgoing, headers: dict[str, Any], envelope: bool
+    ) -> None:
         await exchange.publish(
             aio_pika.Message(
                 message.body,

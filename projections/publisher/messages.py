@@ -8,7 +8,7 @@ from typing import Any
 
 from service.contracts.cloudevents import cloud_event, encode, routing_key, short_type
 from service.contracts.envelope import DeliveryEnvelope, StoredDelivery
-from service.correlation import correlation_id_of
+from service.correlation import correlation_id_of, trace_context_of
 from service.domain.credential import TempStrongPassword
 
 
@@ -27,11 +27,14 @@ class Outgoing:
     message_id: str
     body: bytes
     correlation_id: str | None
+    # the W3C trace context the event was stored under (service/tracing.py), if any
+    trace_context: dict[str, str] | None = None
 
 
 def messages_for(credential: TempStrongPassword, domain_event: Any) -> list[Outgoing]:
     """The envelope first (the delivery is what the user waits for), then the CloudEvent."""
     correlation_id = correlation_id_of(domain_event)
+    trace_context = trace_context_of(domain_event)
     messages = []
     if getattr(domain_event, "delivery", None):
         envelope = DeliveryEnvelope.of_event(
@@ -46,9 +49,10 @@ def messages_for(credential: TempStrongPassword, domain_event: Any) -> list[Outg
                 envelope.message_id,
                 envelope.to_body(),
                 correlation_id,
+                trace_context,
             )
         )
-    event = cloud_event(credential, domain_event)
+    event = cloud_event(credential, domain_event, trace_context)
     messages.append(
         Outgoing(
             Kind.EVENT,
@@ -56,6 +60,7 @@ def messages_for(credential: TempStrongPassword, domain_event: Any) -> list[Outg
             event["id"],
             encode(event),
             correlation_id,
+            trace_context,
         )
     )
     return messages

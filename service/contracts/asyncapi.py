@@ -32,6 +32,7 @@ import yaml
 from ..correlation import REQUEST_ID
 from ..domain.states import CredentialState, StateChangeReason
 from ..domain.validation import CLIENT_EXT_ID, EXT_ID
+from ..tracing import TRACEPARENT, TRACEPARENT_SYNTAX, TRACESTATE, TRACESTATE_SYNTAX
 from .cloudevents import (
     CONTENT_TYPE,
     DATA_CONTENT_TYPE,
@@ -472,7 +473,27 @@ def _cloud_event_schema(short: str) -> dict[str, Any]:
                 "description": "When the event was stored: UTC with milliseconds and `Z`.",
             },
             "datacontenttype": {"type": "string", "const": DATA_CONTENT_TYPE},
+            **_trace_context(
+                "CloudEvents distributed-tracing extension: the W3C trace context the event "
+                "was stored under (the reset request's trace), present when the service "
+                "traces. Join the trace from here."
+            ),
             "data": {"$ref": f"#/components/schemas/{_pascal(short)}Data"},
+        },
+    }
+
+
+def _trace_context(role: str) -> dict[str, Any]:
+    return {
+        TRACEPARENT: {
+            "type": "string",
+            "pattern": _anchored(TRACEPARENT_SYNTAX),
+            "description": f"W3C `traceparent`. {role}",
+        },
+        TRACESTATE: {
+            "type": "string",
+            "pattern": _anchored(TRACESTATE_SYNTAX),
+            "description": "W3C `tracestate`, with `traceparent` when the trace has one.",
         },
     }
 
@@ -598,6 +619,9 @@ def _headers(*, required_credential: bool) -> dict[str, Any]:
         "pattern": _anchored(REQUEST_ID),
         "description": "The request id that caused the event, as in `correlation_id`.",
     }
+    properties.update(
+        _trace_context("The publisher's span that sent this message, present when it traces.")
+    )
     schema: dict[str, Any] = {"type": "object", "properties": properties}
     if required_credential:
         schema["required"] = [CREDENTIAL_HEADER]

@@ -9,6 +9,7 @@ The AsyncAPI document (asyncapi.py) describes exactly these fields.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -107,8 +108,14 @@ class CredentialEventData:
         return document
 
 
-def cloud_event(credential: TempStrongPassword, domain_event: Any) -> dict[str, Any]:
-    """The structured CloudEvent of one stored credential event."""
+def cloud_event(
+    credential: TempStrongPassword,
+    domain_event: Any,
+    trace_context: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The structured CloudEvent of one stored credential event; `trace_context` (the W3C
+    trace context the event was stored under) becomes the distributed-tracing extension's
+    `traceparent` and `tracestate` attributes."""
     short = short_type(domain_event)
     return {
         "specversion": SPEC_VERSION,
@@ -118,6 +125,7 @@ def cloud_event(credential: TempStrongPassword, domain_event: Any) -> dict[str, 
         "subject": credential.ext_id,
         "time": iso(domain_event.timestamp),
         "datacontenttype": DATA_CONTENT_TYPE,
+        **(trace_context or {}),
         "data": CredentialEventData.of(credential, domain_event.timestamp).to_json(),
     }
 

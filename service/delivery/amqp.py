@@ -20,6 +20,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
+from service import tracing
 from service.contracts.topology import (
     DELIVERY_EXCHANGE,
     DELIVERY_QUEUE,
@@ -80,6 +81,16 @@ def attempt_of(headers: dict[str, Any]) -> int:
         return max(1, int(raw))
     except (TypeError, ValueError):
         return 1
+
+
+def trace_context_of(headers: dict[str, Any]) -> dict[str, str] | None:
+    """The W3C trace context the publisher put in the headers, if well-formed."""
+    carrier = {
+        name: value.decode("ascii", "replace") if isinstance(value, bytes) else value
+        for name in (tracing.TRACEPARENT, tracing.TRACESTATE)
+        if (value := headers.get(name)) is not None
+    }
+    return tracing.valid_context(carrier)
 
 
 async def connect(url: str, stop: asyncio.Event) -> AbstractRobustConnection | None:
@@ -197,6 +208,7 @@ class AmqpConsumer:
                     message.message_id or "",
                     attempt_of(message_headers),
                     message.correlation_id,
+                    trace_context_of(message_headers),
                 )
                 for message, message_headers in zip(batch, headers, strict=True)
             ]

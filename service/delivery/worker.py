@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from enum import Enum
 from uuid import UUID
 
+from opentelemetry.trace import SpanKind, StatusCode
+
+from service import tracing
 from service.contracts.envelope import (
     DeliveryEnvelope,
     MalformedEnvelope,
@@ -79,6 +82,8 @@ class Incoming:
     message_id: str
     attempt: int = 1
     correlation_id: str | None = None
+    # the W3C trace context the publisher sent the message under (service/tracing.py)
+    trace_context: Mapping[str, str] | None = None
 
 
 @dataclass
@@ -208,7 +213,20 @@ class DeliveryWorker:
 
     async def _send(self, item: _Item) -> Exception | None:
         """None once the channel accepted; else why not (never raises)."""
-        with request_id_in_scope(item.message.correlation_id):
+        with (
+            request_id_in_scope(item.message.correlation_id),
+            tracing.span(
+                f"{item.channel} deliver",
+                SpanKind.CONSUMER,
+                parent=item.message.trace_context,
+                attributes={
+                    "messaging.system": "rabbitmq",
+                    "messaging.operation.type": "process",
+                    "messaging.message.id": item.key,
+                    "tempstrong.delivery.attempt": item.message.attempt,
+                },
+            ) as span,
+        ):
             try:
                 delivery = item.opened or self._open(item.envelope)
                 channel = self._channels.get(delivery.sending_method)
@@ -219,10 +237,17 @@ class DeliveryWorker:
                 async with asyncio.timeout(self._send_deadline):
                     await channel.send(delivery)
             except TimeoutError:
-                return TransientFailure("the channel did not accept within the send deadline")
+                failure: Exception = TransientFailure(
+                    "the channel did not accept within the send deadline"
+                )
             except Exception as exc:
-                return exc
-        return None
+                failure = exc
+            else:
+                return None
+            if span is not None:
+                # the failure's type only: its text might quote the plaintext
+                span.set_status(StatusCode.ERROR, type(failure).__name__)
+            return failure
 
     def _verdict(self, item: _Item, failure: Exception | None) -> Outcome:
         if failure is None:

@@ -26,7 +26,9 @@ from uuid import UUID
 
 import asyncpg
 from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
+from opentelemetry.trace import Link
 
+from .. import tracing
 from ..deadline import DeadlineExceeded, current_deadline, is_past
 from .pool import DATABASE_ERRORS
 
@@ -53,6 +55,8 @@ class _Save:
     done: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+    # the caller's span, linked from the batch's span (the batch runs in the writer's task)
+    link: Link | None = field(default_factory=tracing.link_to_current)
 
     def keys(self) -> set[tuple[UUID | str, int]]:
         return {(e.originator_id, e.originator_version) for e in self.events}
@@ -176,7 +180,12 @@ ON CONFLICT DO NOTHING RETURNING originator_id, originator_version
             if not live:
                 return
             try:
-                committed = await self._commit(live)
+                with tracing.span(
+                    "tempstrong.eventstore group commit",
+                    links=[save.link for save in live],
+                    attributes={"tempstrong.saves": len(live)},
+                ):
+                    committed = await self._commit(live)
             except _Conflicted as conflicted:
                 for save in conflicted.saves:
                     save.fail(IntegrityError("A newer version of the aggregate was saved."))

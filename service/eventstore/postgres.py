@@ -28,6 +28,7 @@ from eventsourcing.application import AggregateNotFoundError, project_aggregate
 from eventsourcing.domain import Aggregate, Snapshot
 from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent
 
+from .. import tracing
 from ..deadline import remaining
 from .group_commit import (
     CONNECT_WAIT_SECONDS,
@@ -146,15 +147,17 @@ ORDER BY 2, 1, 3
     ) -> None:
         saved = [a for a in aggregates if a is not None]
         pending = [(a, a.collect_events()) for a in saved]
-        events = [self._mapper.to_stored_event(e) for _, new in pending for e in new]
-        if events:
-            try:
-                await self.writer.insert(events, [(a.id, a.version) for a in unchanged])
-            except IntegrityError:
-                # another writer moved on: the next read of these must not trust the cache
-                for aggregate in (*saved, *unchanged):
-                    self._cache.pop(aggregate.id, None)
-                raise
+        with tracing.span("tempstrong.eventstore append"):
+            # stamped inside the span: the stored trace context names this append
+            events = [self._mapper.to_stored_event(e) for _, new in pending for e in new]
+            if events:
+                try:
+                    await self.writer.insert(events, [(a.id, a.version) for a in unchanged])
+                except IntegrityError:
+                    # another writer moved on: the next read of these must not trust the cache
+                    for aggregate in (*saved, *unchanged):
+                        self._cache.pop(aggregate.id, None)
+                    raise
         for aggregate, new in pending:
             self._remember(aggregate)
             if self._snapshot_due(aggregate, new):

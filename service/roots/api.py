@@ -16,7 +16,7 @@ from ..http.app import create_app
 from ..http.context import ApiContext
 from ..logs import configure_logging
 from .parts import build_commands, build_verifier, postgres_readiness
-from .running import log_started, log_stopped, run_until_signalled, serve_app
+from .running import log_started, log_stopped, run_until_signalled, serve_app, traced
 
 REQUIRED = (
     "database_url",
@@ -69,6 +69,11 @@ def open_with_app(
 
 
 def main(settings: Settings) -> int:
+    with traced(API, api=True):
+        return _serve(settings)
+
+
+def _serve(settings: Settings) -> int:
     app = api_app(settings)  # refuses to start (ConfigError) before anything listens
     configure_logging()
 

@@ -22,7 +22,7 @@ from ..domain.policy import SendingMethod
 from ..eventstore.pool import wait_for_pool
 from ..logs import configure_logging
 from ..sealing import Opener, SealingError
-from .running import log_started, log_stopped, run_until_signalled, serve_health
+from .running import log_started, log_stopped, run_until_signalled, serve_health, traced
 
 REQUIRED = ("database_url", "amqp_url", "delivery_private_key")
 POOL_CLOSE_SECONDS = 5.0
@@ -132,4 +132,5 @@ def main(settings: Settings) -> int:
     build_opener(settings)
     build_channels(settings)
     configure_logging()
-    return run_until_signalled(lambda stop: run(settings, stop))
+    with traced(DELIVERY):
+        return run_until_signalled(lambda stop: run(settings, stop))

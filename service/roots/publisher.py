@@ -24,7 +24,7 @@ from ..eventstore.pool import wait_for_pool
 from ..eventstore.postgres import PostgresStore
 from ..logs import configure_logging
 from .following import run_follower
-from .running import log_started, log_stopped, run_until_signalled
+from .running import log_started, log_stopped, run_until_signalled, traced
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
@@ -66,4 +66,5 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
 def main(settings: Settings) -> int:
     settings.require(PUBLISHER, "database_url", "amqp_url")
     configure_logging()
-    return run_until_signalled(lambda stop: run(settings, stop))
+    with traced(PUBLISHER):
+        return run_until_signalled(lambda stop: run(settings, stop))

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from .. import tracing
 from ..config import ConfigError, Settings
 
 log = logging.getLogger("tempstrong")
@@ -22,6 +24,17 @@ def tempstrong_version() -> str:
         return version("tempstrong")
     except PackageNotFoundError:  # pragma: no cover - run from a checkout without installing
         return "unknown"
+
+
+@contextmanager
+def traced(process: str, *, api: bool = False) -> Iterator[None]:
+    """Traces the block's work if OTEL_* configure it (service/tracing.py); flushes at the end."""
+    stop = tracing.start_tracing(process, tempstrong_version(), api=api)
+    try:
+        yield
+    finally:
+        if stop is not None:
+            stop()
 
 
 def log_started(process: str, settings: Settings, **details: object) -> None:
