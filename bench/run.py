@@ -46,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import catchup
 import clients
+import cpu
 import infra
 import observers
 import plot
@@ -410,7 +411,7 @@ async def _run_in(
     print(f"  seeded in {seconds:.1f} s ({args.users / seconds:.0f} users/s)", flush=True)
 
     report["steady"] = await _steady_phase(
-        stack, args, api_url, token, pipeline, missing, pipeline_children
+        stack, args, api_url, token, pipeline, missing, pipeline_children, apis
     )
     for child in pipeline_children:
         stack.stop(child)  # the throughput runs measure the API alone
@@ -593,6 +594,7 @@ async def _steady_phase(
     pipeline: dict[str, list[str]],
     missing: dict[str, str],
     children: list[infra.Child],
+    apis: list[infra.Child],
 ) -> dict[str, Any]:
     if args.steady_rate <= 0:  # the pipeline may exist for the catch-up phase: not measured here
         pipeline, missing = {}, {"all": "steady phase off (--steady-rate 0)"}
@@ -629,6 +631,8 @@ async def _steady_phase(
     )
     for watcher in watchers:
         await watcher.start()
+    account = cpu.CpuAccount({"api": [c.pid for c in apis], **{c.name: [c.pid] for c in children}})
+    account.start()
     try:
         result = await clients.steady_rate(
             api_url,
@@ -646,6 +650,7 @@ async def _steady_phase(
         for watcher in watchers:
             await watcher.stop()
     report.update(result.summary())
+    report["cpu"] = account.result(report.get("ok", 0))
     report["observers"] = {w.name: w.result() for w in watchers}
     return report
 
@@ -759,6 +764,13 @@ def print_report(report: dict[str, Any], json_path: Path, png_path: Path | None)
             )
         else:
             print(f"  {name}: NOT MEASURED YET ({result.get('reason')})")
+    if "cpu" in steady:
+        account = steady["cpu"]
+        parts = ", ".join(f"{k} {v}" for k, v in account["cpu_ms_per_reset"].items())
+        print(
+            f"  CPU ms per reset: {parts}; machine {account['machine_cpu_ms_per_reset']} "
+            f"({account['machine_busy_cores']} of {account['cores']} cores busy)"
+        )
     for line in catchup.report_lines(report.get("catchup", {})):
         print(line)
     print(f"results: {json_path}")
