@@ -40,6 +40,7 @@ ROBUST_RECONNECT_SECONDS = 2.0
 DRAIN_TIMEOUT_SECONDS = 30.0
 MAX_BATCH = 64
 BATCH_LOOPS = 4
+GIVE_BACK_SECONDS = 1.0  # before a batch that failed unexpectedly goes back to the queue
 PUBLISH_TIMEOUT_SECONDS = 10.0
 # A settle that fails like this leaves the message to the broker, which redelivers it.
 _SETTLE_ERRORS = (
@@ -194,10 +195,33 @@ class AmqpConsumer:
                 batch.append(self._inbox.get_nowait())
             try:
                 await self._handle(batch)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # this loop is being stopped
+                # a future of the AMQP client cancelled under us (its connection dropped)
+                await self._give_back(batch, "CancelledError")
+            except Exception as exc:
+                # a bug or an error nobody foresaw: without this the loop would end and hold
+                # its batch unsettled for as long as the process lives
+                log.exception("delivery batch failed unexpectedly", extra={"count": len(batch)})
+                await self._give_back(batch, type(exc).__name__)
             finally:
                 self._in_hand -= len(batch)
                 self._metrics.in_flight.dec(len(batch))
                 self._settled.set()
+
+    async def _give_back(self, batch: list[AbstractIncomingMessage], error: str) -> None:
+        """Returns the batch's unsettled messages to the queue after a pause (no hot loop)."""
+        log.warning(
+            "returning a failed batch to the queue", extra={"count": len(batch), "error": error}
+        )
+        await asyncio.sleep(GIVE_BACK_SECONDS)
+        for message in batch:
+            if message.processed:
+                continue  # settled before the failure
+            with contextlib.suppress(*_SETTLE_ERRORS, aio_pika.exceptions.MessageProcessError):
+                await message.nack(requeue=True)
 
     async def _handle(self, batch: list[AbstractIncomingMessage]) -> None:
         headers = [dict(message.headers or {}) for message in batch]
