@@ -68,6 +68,19 @@ async def read_store(connection: asyncpg.Connection, mapper: Mapper[UUID]) -> St
     return store
 
 
+def queue_details(vhost: str) -> list[dict[str, object]]:
+    """Ready and unacknowledged counts and consumers per delivery queue (why one is stuck)."""
+    fields = ["name", "messages_ready", "messages_unacknowledged", "consumers"]
+    result = subprocess.run(
+        ["rabbitmqctl", "-q", "list_queues", "-p", vhost, *fields, "--formatter=json"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return [q for q in json.loads(result.stdout) if q["name"].startswith("tempstrong.delivery")]
+
+
 def queue_depths(vhost: str) -> dict[str, int]:
     result = subprocess.run(
         ["rabbitmqctl", "-q", "list_queues", "-p", vhost, "name", "messages", "--formatter=json"],

@@ -33,6 +33,7 @@ from tests.soak.invariants import (
     check_deliveries,
     check_published,
     queue_depths,
+    queue_details,
     read_store,
 )
 from tests.soak.nemesis import Nemesis
@@ -245,9 +246,11 @@ async def _wait_quiet(database_url: str, vhost: str, sink: SmtpSink) -> None:
             return
         mails = now
         await asyncio.sleep(2)
+    details = await asyncio.to_thread(queue_details, vhost)
     raise AssertionError(
         f"not quiet after {QUIET_TIMEOUT_SECONDS}s: head {head}, positions"
-        f" {[(r['name'], r['position']) for r in positions]}, queues {depths}, mails {mails}"
+        f" {[(r['name'], r['position']) for r in positions]}, queues {depths}, mails {mails},"
+        f" delivery queues {details}"
     )
 
 
