@@ -140,20 +140,32 @@ class Follower:
                 await self._observe_lag(position, newest, len(batch) < self._batch_size)
                 backoff = 0.1
             except asyncio.CancelledError:
-                raise
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # this follower is being stopped
+                # a future of a client library cancelled under us (its connection dropped):
+                # an outage like the others, not the end of the loop
+                backoff = await self._back_off(stop, backoff, "CancelledError", trace=False)
+                position = None
             except Exception as exc:
                 # Database or broker outages, and bugs too: the loop must outlive them all,
                 # and the error counter shows that it is stuck.
-                self._metrics.errors.labels(name).inc()
-                log.warning(
-                    "follower backing off",
-                    exc_info=not isinstance(exc, _EXPECTED_OUTAGES),
-                    extra={"follower": name, "error": type(exc).__name__},
-                )
+                trace = not isinstance(exc, _EXPECTED_OUTAGES)
+                backoff = await self._back_off(stop, backoff, type(exc).__name__, trace=trace)
                 position = None  # re-read: the sink may have committed before the error
-                await self._source.reset()
-                await _sleep_or_stop(stop, backoff)
-                backoff = min(backoff * 2, BACKOFF_CAP_SECONDS)
+
+    async def _back_off(
+        self, stop: asyncio.Event, backoff: float, error: str, trace: bool
+    ) -> float:
+        """Counts and logs the error, waits `backoff`; returns the next wait."""
+        name = self._sink.name
+        self._metrics.errors.labels(name).inc()
+        log.warning(
+            "follower backing off", exc_info=trace, extra={"follower": name, "error": error}
+        )
+        await self._source.reset()
+        await _sleep_or_stop(stop, backoff)
+        return min(backoff * 2, BACKOFF_CAP_SECONDS)
 
     def _report_parked(self, parked: Sequence[ParkedEvent]) -> None:
         for event in parked:
