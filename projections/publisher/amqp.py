@@ -95,26 +95,21 @@ class AmqpTransport:
             },
         ):
             tracing.inject(headers)
-            await AmqpTransport._send(exchange, message, headers, envelope)
-
-    @staticmethod
-    async def _send(
-        exchange: AbstractExchange, message: Outgoing, headers: dict[str, Any], envelope: bool
-    ) -> None:
-        await exchange.publish(
-            aio_pika.Message(
-                message.body,
-                content_type=ENVELOPE_CONTENT_TYPE if envelope else CONTENT_TYPE,
-                message_id=message.message_id,
-                correlation_id=message.correlation_id,
-                headers=headers or None,
-                delivery_mode=DELIVERY_MODE,
-            ),
-            routing_key=DELIVERY_ROUTING_KEY if envelope else message.route,
-            # an envelope must reach the delivery queue; an event nobody is bound to yet is fine
-            mandatory=ENVELOPES_MANDATORY if envelope else EVENTS_MANDATORY,
-            timeout=PUBLISH_TIMEOUT_SECONDS,
-        )
+            await exchange.publish(
+                aio_pika.Message(
+                    message.body,
+                    content_type=ENVELOPE_CONTENT_TYPE if envelope else CONTENT_TYPE,
+                    message_id=message.message_id,
+                    correlation_id=message.correlation_id,
+                    headers=headers or None,
+                    delivery_mode=DELIVERY_MODE,
+                ),
+                routing_key=DELIVERY_ROUTING_KEY if envelope else message.route,
+                # an envelope must reach the delivery queue; an event nobody is bound to yet is
+                # fine
+                mandatory=ENVELOPES_MANDATORY if envelope else EVENTS_MANDATORY,
+                timeout=PUBLISH_TIMEOUT_SECONDS,
+            )
 
     async def close(self) -> None:
         connection, self._connection = self._connection, None
