@@ -10,21 +10,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-import asyncpg
 from eventsourcing.persistence import Notification, PersistenceError
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from service.eventstore.notifications import NotificationSource
+from service.eventstore.port import StoreUnavailable
 
-from .backoff import BackOff
 from .parking import ParkedEvent
+from .retry_later import RetryLater
 
 BACKOFF_CAP_SECONDS = 5.0
 HEAD_READ_SECONDS = 1.0
 IDLE_WAIT_SECONDS = 1.0
 
 log = logging.getLogger("tempstrong.follower")
-_EXPECTED_OUTAGES = (OSError, asyncpg.PostgresError, PersistenceError, TimeoutError, BackOff)
+_EXPECTED_OUTAGES = (OSError, TimeoutError, StoreUnavailable, PersistenceError, RetryLater)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from eventsourcing.persistence import Notification
 
 from service.domain.ids import event_id
 
-from .backoff import BackOff
+from .retry_later import RetryLater
 
 PARKED_TABLE = "parked_events"
 MAX_EVENT_ATTEMPTS = 5
@@ -42,7 +42,7 @@ _DDL = f"""CREATE TABLE IF NOT EXISTS {PARKED_TABLE} (
     PRIMARY KEY (follower, event_id))"""
 
 
-class EventNotHandled(BackOff):
+class EventNotHandled(RetryLater):
     """An event failed; the batch is retried (after the follower's backoff) until it is parked."""
 
 

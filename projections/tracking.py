@@ -12,10 +12,6 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
-from service.eventstore.pool import lock_schema
-
-__all__ = ["lock_schema"]
-
 TRACKING_TABLE = "projection_tracking"
 _DDL = (
     f"CREATE TABLE IF NOT EXISTS {TRACKING_TABLE} (name text PRIMARY KEY, position bigint NOT NULL)"

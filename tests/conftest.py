@@ -19,15 +19,16 @@ from projections.credentials.postgres import (
     ensure_schema,
 )
 from projections.follower import Follower, FollowerMetrics
-from service.config import Settings, load_policy_file
-from service.devkeys import make_dev_keys
-from service.eventstore.library import EventStoreApp, postgres_env
+from service.config import Settings
+from service.eventstore.application import EventStoreApp, postgres_env
 from service.eventstore.notifications import PostgresNotifications
 from service.eventstore.postgres import PostgresStore
 from service.http.app import create_app
 from service.http.context import ApiContext
 from service.roots.api import open_with_app
-from service.roots.parts import build_commands, build_verifier, postgres_readiness
+from service.roots.parts import build_api_context, postgres_readiness
+from service.roots.policies import load_policy_file
+from service.security.devkeys import make_dev_keys
 from tests.support.clock import SettableClock
 from tests.support.database import create_database, drop_database, url_for
 from tests.support.keys import AUDIENCE, ISSUER, TokenFactory, new_key
@@ -117,11 +118,13 @@ async def api(settings: Settings, store: EventStoreApp, clock: SettableClock) ->
     # the production path: asyncpg store with group commit (the `store` fixture made the tables)
     event_store = PostgresStore(settings.database_url, store.mapper)
     reader = PostgresCredentialsReader(settings.database_url, store.mapper)
-    context = ApiContext(
-        commands=build_commands(settings, event_store, catalog, clock),
-        verifier=build_verifier(settings),
+    context = build_api_context(
+        settings,
+        event_store,
+        catalog,
         not_ready=postgres_readiness(settings.database_url),
-        credential_pages=reader,
+        pages=reader,
+        clock=clock,
     )
     app = create_app(context)
     open_with_app(app, context, event_store, reader)

@@ -11,19 +11,14 @@ import asyncpg
 from eventsourcing.persistence import Mapper, Notification
 
 from service.domain.credential import TempStrongPassword
-from service.eventstore.pool import create_pool
+from service.postgres.errors import unavailable_on_driver_errors
+from service.postgres.pool import create_pool
+from service.postgres.schema import lock_schema
 
 from ..folding import decode_credential_events, timestamp_of
 from ..follower import Handled
 from ..parking import FailureCounter, ensure_parking, park
-from ..tracking import (
-    ensure_tracking,
-    forget,
-    lock_position,
-    lock_schema,
-    read_position,
-    set_position,
-)
+from ..tracking import ensure_tracking, forget, lock_position, read_position, set_position
 from .rows import (
     COLUMNS,
     VIEW_NAME,
@@ -173,9 +168,21 @@ class PostgresCredentialsReader:
         limit: int,
         now: datetime,
     ) -> list[TempStrongPassword]:
+        with unavailable_on_driver_errors("The read model"):
+            rows = await self._fetch_page(client, state_name, after_user, limit, now)
+        return [decode_credential(bytes(r["state"]), self._transcoder) for r in rows]
+
+    async def _fetch_page(
+        self,
+        client: str,
+        state_name: str | None,
+        after_user: str | None,
+        limit: int,
+        now: datetime,
+    ) -> list[asyncpg.Record]:
         if self._pool is None:
             self._pool = await create_pool(self._database_url, min_size=1, max_size=4, timeout=5)
-        rows = await self._pool.fetch(
+        rows: list[asyncpg.Record] = await self._pool.fetch(
             f"SELECT state FROM {VIEW_NAME} "  # noqa: S608
             "WHERE client_ext_id = $1 AND ($2::text IS NULL OR user_ext_id > $2) "
             f"AND ($3::text IS NULL OR {effective_state_sql('$5')} = $3) "
@@ -187,7 +194,7 @@ class PostgresCredentialsReader:
             now,
             timeout=5,
         )
-        return [decode_credential(bytes(r["state"]), self._transcoder) for r in rows]
+        return rows
 
     async def close(self) -> None:
         if self._pool is not None:

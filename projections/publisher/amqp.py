@@ -11,7 +11,6 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
 from opentelemetry.trace import SpanKind
 
-from service import tracing
 from service.contracts.cloudevents import CONTENT_TYPE
 from service.contracts.envelope import ENVELOPE_CONTENT_TYPE
 from service.contracts.topology import (
@@ -23,8 +22,9 @@ from service.contracts.topology import (
     ENVELOPES_MANDATORY,
     EVENTS_EXCHANGE,
     EVENTS_MANDATORY,
-    declare_topology,
 )
+from service.observability import tracing
+from service.rabbitmq.topology import declare_topology
 
 from .messages import Kind, Outgoing
 from .sink import BrokerUnavailable
@@ -102,7 +102,7 @@ class AmqpTransport:
                     message_id=message.message_id,
                     correlation_id=message.correlation_id,
                     headers=headers or None,
-                    delivery_mode=DELIVERY_MODE,
+                    delivery_mode=aio_pika.DeliveryMode(DELIVERY_MODE),
                 ),
                 routing_key=DELIVERY_ROUTING_KEY if envelope else message.route,
                 # an envelope must reach the delivery queue; an event nobody is bound to yet is

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from service.inprocess_queue import InProcessQueue
+from service.delivery.inprocess_queue import InProcessQueue
 
 from .messages import Kind, Outgoing
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from service.contracts.cloudevents import cloud_event, encode, routing_key, short_type
 from service.contracts.envelope import DeliveryEnvelope, StoredDelivery
-from service.correlation import correlation_id_of, trace_context_of
 from service.domain.credential import TempStrongPassword
+from service.observability.correlation import correlation_id_of, trace_context_of
 
 
 class Kind(StrEnum):

@@ -19,18 +19,19 @@ from eventsourcing.persistence import Mapper, Notification
 from prometheus_client import CollectorRegistry, Counter
 
 from service.domain.credential import TempStrongPassword
+from service.postgres.schema import lock_schema
 
-from ..backoff import BackOff
 from ..folding import CredentialCache, decode_credential_events, timestamp_of
 from ..follower import Handled
 from ..parking import FailureCounter, ParkedEvent, ensure_parking, park
-from ..tracking import advance_position, ensure_tracking, lock_schema, read_position
+from ..retry_later import RetryLater
+from ..tracking import advance_position, ensure_tracking, read_position
 from .messages import Kind, Outgoing, messages_for
 
 PUBLISHER_NAME = "publisher"
 
 
-class BrokerUnavailable(BackOff):
+class BrokerUnavailable(RetryLater):
     """The broker cannot be reached or stopped answering: nothing is the message's fault."""
 
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from eventsourcing.persistence import IntegrityError
 
@@ -172,10 +171,3 @@ class CredentialCommands:
             return matched
 
         return await with_retries(attempt)
-
-    async def get(self, client: str, user_ext_id: str) -> TempStrongPassword:
-        return (await self._aggregates.user_and_credential(client, user_ext_id))[1]
-
-    async def events(self, client: str, user_ext_id: str) -> Sequence[Any]:
-        credential = await self.get(client, user_ext_id)
-        return await self._aggregates.events_of(credential.id)

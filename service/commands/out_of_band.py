@@ -6,7 +6,7 @@ from ..contracts.envelope import SealedDelivery, seal_delivery
 from ..domain.errors import DeliveryNotConfigured
 from ..domain.out_of_band import PasswordSplit, check_delivery_address
 from ..domain.user import User
-from ..sealing import Sealer
+from ..security.sealing import Sealer
 
 
 class OutOfBand:

@@ -23,9 +23,6 @@ class UserCommands:
 
         return await with_retries(attempt)
 
-    async def get(self, client: str, ext_id: str) -> User:
-        return await self._aggregates.user(client, ext_id)
-
     async def delete(self, client: str, ext_id: str, actor: str | None) -> None:
         """Deletes the user and its credential, in one save."""
 

@@ -29,10 +29,10 @@ from uuid import UUID
 
 import yaml
 
-from ..correlation import REQUEST_ID
 from ..domain.states import CredentialState, StateChangeReason
 from ..domain.validation import CLIENT_EXT_ID, EXT_ID
-from ..tracing import TRACEPARENT, TRACEPARENT_SYNTAX, TRACESTATE, TRACESTATE_SYNTAX
+from ..observability.correlation import REQUEST_ID
+from ..observability.tracing import TRACEPARENT, TRACEPARENT_SYNTAX, TRACESTATE, TRACESTATE_SYNTAX
 from .cloudevents import (
     CONTENT_TYPE,
     DATA_CONTENT_TYPE,
@@ -44,12 +44,7 @@ from .cloudevents import (
     cloud_event_type,
     routing_key,
 )
-from .envelope import (
-    DELIVERABLE_METHODS,
-    ENVELOPE_CONTENT_TYPE,
-    DeliveryEnvelope,
-    StoredDelivery,
-)
+from .envelope import DELIVERABLE_METHODS, ENVELOPE_CONTENT_TYPE, DeliveryEnvelope, StoredDelivery
 from .topology import (
     CORRELATION_HEADER,
     CREDENTIAL_HEADER,

@@ -23,7 +23,7 @@ from ..domain.credential import TempStrongPassword
 from ..domain.ids import event_id
 from ..domain.policy import SendingMethod
 from ..domain.validation import CLIENT_EXT_ID, EXT_ID
-from ..sealing import Opener, Sealer, SealingError
+from ..security.sealing import Opener, Sealer, SealingError
 
 ENVELOPE_CONTENT_TYPE = "application/json"
 # The sending methods that have a channel: `None` never produces an envelope.

@@ -1,15 +1,14 @@
-"""The AMQP topology of SPEC sections 4 and 5; declaring it is idempotent.
+"""The AMQP topology of SPEC sections 4 and 5, as data.
 
-The exchanges and queues are data (`EXCHANGES`, `QUEUES`): `declare_topology` declares them and
-the AsyncAPI document (asyncapi.py) describes them, from the same rows.
+The exchanges and queues are rows (`EXCHANGES`, `QUEUES`): the code that owns a broker
+connection declares them (service/rabbitmq/topology.py) and the AsyncAPI document (asyncapi.py)
+describes them, from the same rows.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-import aio_pika
-from aio_pika.abc import AbstractChannel
+from enum import StrEnum
 
 EVENTS_EXCHANGE = "tempstrong.events"
 DELIVERY_EXCHANGE = "tempstrong.delivery"
@@ -22,15 +21,23 @@ CORRELATION_HEADER = "x-correlation-id"  # the request id that caused the event
 CREDENTIAL_HEADER = "x-credential-id"  # on envelopes: the credential's aggregate id
 # How the publisher sends: every message persistent; an envelope `mandatory` (it must reach the
 # delivery queue), an event not (an event nobody is bound to yet is fine).
-DELIVERY_MODE = aio_pika.DeliveryMode.PERSISTENT
+DELIVERY_MODE = 2  # AMQP 0-9-1 delivery-mode 2: persistent
 EVENTS_MANDATORY = False
 ENVELOPES_MANDATORY = True
+
+
+class ExchangeType(StrEnum):
+    """AMQP 0-9-1 exchange types."""
+
+    TOPIC = "topic"
+    DIRECT = "direct"
+    FANOUT = "fanout"
 
 
 @dataclass(frozen=True)
 class Exchange:
     name: str
-    type: aio_pika.ExchangeType
+    type: ExchangeType
     durable: bool = True
 
 
@@ -44,9 +51,9 @@ class Queue:
 
 
 EXCHANGES = (
-    Exchange(EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC),
-    Exchange(DEAD_EXCHANGE, aio_pika.ExchangeType.FANOUT),
-    Exchange(DELIVERY_EXCHANGE, aio_pika.ExchangeType.DIRECT),
+    Exchange(EVENTS_EXCHANGE, ExchangeType.TOPIC),
+    Exchange(DEAD_EXCHANGE, ExchangeType.FANOUT),
+    Exchange(DELIVERY_EXCHANGE, ExchangeType.DIRECT),
 )
 QUEUES = (
     Queue(DEAD_QUEUE, DEAD_EXCHANGE, None, {"x-queue-type": "quorum"}),
@@ -65,20 +72,3 @@ def exchange(name: str) -> Exchange:
 
 def queue(name: str) -> Queue:
     return next(q for q in QUEUES if q.name == name)
-
-
-async def declare_topology(channel: AbstractChannel) -> None:
-    for row in EXCHANGES:
-        await channel.declare_exchange(row.name, row.type, durable=row.durable)
-    for q in QUEUES:
-        declared = await channel.declare_queue(
-            q.name, durable=q.durable, arguments=dict(q.arguments)
-        )
-        await declared.bind(q.exchange, routing_key=q.routing_key)
-
-
-async def declare_topology_at(amqp_url: str) -> None:
-    connection = await aio_pika.connect_robust(amqp_url, timeout=10)
-    async with connection:
-        channel = await connection.channel()
-        await declare_topology(channel)

@@ -20,13 +20,9 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
-from service import tracing
-from service.contracts.topology import (
-    DELIVERY_EXCHANGE,
-    DELIVERY_QUEUE,
-    DELIVERY_ROUTING_KEY,
-    declare_topology,
-)
+from service.contracts.topology import DELIVERY_EXCHANGE, DELIVERY_QUEUE, DELIVERY_ROUTING_KEY
+from service.observability import tracing
+from service.rabbitmq.topology import declare_topology
 
 from .metrics import DeliveryMetrics
 from .worker import Action, DeliveryWorker, Incoming, Outcome

@@ -20,7 +20,8 @@ from typing import Protocol
 
 import asyncpg
 
-from service.eventstore.pool import DATABASE_ERRORS, lock_schema
+from service.postgres.errors import DATABASE_ERRORS
+from service.postgres.schema import lock_schema
 
 from .failures import DependencyUnavailable
 

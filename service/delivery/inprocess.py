@@ -7,7 +7,7 @@ import asyncio
 import logging
 from dataclasses import replace
 
-from service.inprocess_queue import InProcessQueue, QueuedMessage
+from service.delivery.inprocess_queue import InProcessQueue, QueuedMessage
 
 from .worker import Action, DeliveryWorker, Incoming
 

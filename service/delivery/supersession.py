@@ -15,8 +15,8 @@ from eventsourcing.persistence import ApplicationRecorder, PersistenceError
 from eventsourcing.utils import get_topic
 
 from service.domain.credential import TempStrongPassword
-from service.eventstore.pool import DATABASE_ERRORS
 from service.eventstore.queries import with_later_events
+from service.postgres.errors import DATABASE_ERRORS
 
 from .failures import DependencyUnavailable
 

@@ -19,7 +19,6 @@ from uuid import UUID
 
 from opentelemetry.trace import SpanKind, StatusCode
 
-from service import tracing
 from service.contracts.envelope import (
     DeliveryEnvelope,
     MalformedEnvelope,
@@ -28,8 +27,9 @@ from service.contracts.envelope import (
 )
 from service.domain.addresses import is_valid_email, is_valid_mobile
 from service.domain.policy import SendingMethod
-from service.logs import request_id_in_scope
-from service.sealing import Opener
+from service.observability import tracing
+from service.observability.logs import request_id_in_scope
+from service.security.sealing import Opener
 
 from .backoff import Backoff
 from .channels import Channel

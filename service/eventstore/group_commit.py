@@ -25,12 +25,13 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 import asyncpg
-from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
+from eventsourcing.persistence import IntegrityError, StoredEvent
 from opentelemetry.trace import Link
 
-from .. import tracing
-from ..deadline import DeadlineExceeded, current_deadline, is_past
-from .pool import DATABASE_ERRORS
+from ..observability import tracing
+from ..postgres.errors import DATABASE_ERRORS
+from .deadline import DeadlineExceeded, current_deadline, is_past
+from .port import StoreUnavailable
 
 log = logging.getLogger("tempstrong.eventstore")
 
@@ -39,10 +40,6 @@ LOCK_TIMEOUT_SECONDS = 5
 CONNECT_WAIT_SECONDS = 2.0
 # Bounds each statement of a batch; a batch that started always finishes or fails within it.
 STATEMENT_SECONDS = LOCK_TIMEOUT_SECONDS + 2.0
-
-
-class StoreUnavailable(OperationalError):
-    """The database could not be reached or did not answer (the API answers 503)."""
 
 
 @dataclass(eq=False)

@@ -16,8 +16,9 @@ from uuid import UUID
 import asyncpg
 from eventsourcing.persistence import ApplicationRecorder, Notification
 
+from ..postgres.errors import unavailable_on_driver_errors
+from ..postgres.pool import create_pool
 from .names import EVENTS_CHANNEL, EVENTS_TABLE
-from .pool import create_pool
 
 
 class NotificationSource(Protocol):
@@ -55,14 +56,8 @@ class PostgresNotifications:
         self._new.set()
 
     async def read_after(self, position: int, limit: int) -> Sequence[Notification]:
-        pool = await self._ensure()
-        rows = await pool.fetch(
-            f"SELECT notification_id, originator_id, originator_version, topic, state "  # noqa: S608
-            f"FROM {EVENTS_TABLE} WHERE notification_id > $1 "
-            f"ORDER BY notification_id LIMIT $2",
-            position,
-            limit,
-        )
+        with unavailable_on_driver_errors("The event store"):
+            rows = await self._select_after(position, limit)
         return [
             Notification(
                 id=row["notification_id"],
@@ -74,14 +69,26 @@ class PostgresNotifications:
             for row in rows
         ]
 
+    async def _select_after(self, position: int, limit: int) -> list[asyncpg.Record]:
+        pool = await self._ensure()
+        rows: list[asyncpg.Record] = await pool.fetch(
+            f"SELECT notification_id, originator_id, originator_version, topic, state "  # noqa: S608
+            f"FROM {EVENTS_TABLE} WHERE notification_id > $1 "
+            f"ORDER BY notification_id LIMIT $2",
+            position,
+            limit,
+        )
+        return rows
+
     async def wait_for_new(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._new.wait(), seconds)
         self._new.clear()
 
     async def head(self) -> int:
-        pool = await self._ensure()
-        value = await pool.fetchval(f"SELECT max(notification_id) FROM {EVENTS_TABLE}")  # noqa: S608
+        with unavailable_on_driver_errors("The event store"):
+            pool = await self._ensure()
+            value = await pool.fetchval(f"SELECT max(notification_id) FROM {EVENTS_TABLE}")  # noqa: S608
         return int(value or 0)
 
     async def close(self) -> None:

@@ -1,7 +1,7 @@
 """The port the service commands run against: load aggregates, save their new events.
 
 Two adapters keep one set of commands: `PostgresStore` (postgres.py: asyncpg, group commit, the
-production path) and `LibraryStore` (library.py: the eventsourcing Application through a bounded
+production path) and `ThreadedStore` (library.py: the eventsourcing Application through a bounded
 thread pool; dev mode on SQLite, and the in-memory store of the service-layer tests).
 """
 
@@ -12,6 +12,11 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
+
+
+class StoreUnavailable(Exception):
+    """The store could not be reached or did not answer in time; nothing was saved by the call
+    that raises it (the API answers 503). Adapters raise it instead of their driver's errors."""
 
 
 class AggregateStore(Protocol):

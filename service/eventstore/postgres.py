@@ -28,17 +28,14 @@ from eventsourcing.application import AggregateNotFoundError, project_aggregate
 from eventsourcing.domain import Aggregate, Snapshot
 from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent
 
-from .. import tracing
-from ..deadline import remaining
-from .group_commit import (
-    CONNECT_WAIT_SECONDS,
-    GroupCommitWriter,
-    StoreUnavailable,
-    close_quietly,
-)
-from .library import AGGREGATE_CACHE_SIZE, EventStoreApp
+from ..observability import tracing
+from ..postgres.errors import DATABASE_ERRORS
+from ..postgres.pool import create_pool
+from .application import AGGREGATE_CACHE_SIZE, EventStoreApp
+from .deadline import remaining
+from .group_commit import CONNECT_WAIT_SECONDS, GroupCommitWriter, close_quietly
 from .names import EVENTS_TABLE, SNAPSHOTS_TABLE
-from .pool import DATABASE_ERRORS, create_pool
+from .port import StoreUnavailable
 
 READ_SECONDS = 10.0
 _LATEST = 2**62  # "the latest version" in a query that asks for versions

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import ParamSpec, Protocol, TypeVar
+from typing import ParamSpec, TypeVar
 
 from aiohttp import web
 
-from ..auth import TokenVerifier
-from ..commands.service import Commands
-from ..deadline import deadline_in
-from ..domain.credential import TempStrongPassword
-from ..metrics import ApiMetrics
+from ..commands.facade import Commands
+from ..eventstore.deadline import deadline_in
+from ..queries.facade import Queries
+from ..security.tokens import TokenVerifier
+from .metrics import ApiMetrics
 
 REQUEST_DEADLINE_SECONDS = 10.0
 
@@ -21,26 +20,13 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-class CredentialPages(Protocol):
-    """The read model behind the list endpoint (may lag the event store)."""
-
-    async def page(
-        self,
-        client: str,
-        state_name: str | None,
-        after_user: str | None,
-        limit: int,
-        now: datetime,
-    ) -> list[TempStrongPassword]: ...
-
-
 @dataclass
 class ApiContext:
     commands: Commands
+    queries: Queries
     verifier: TokenVerifier
     # None when the API may take traffic, else the reason (what /readyz says)
     not_ready: Callable[[], Awaitable[str | None]]
-    credential_pages: CredentialPages | None = None
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
     in_flight: set[str] = field(default_factory=set)
     deadline_seconds: float = REQUEST_DEADLINE_SECONDS

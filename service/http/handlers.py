@@ -7,12 +7,12 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from ..auth import Principal, authorize
 from ..commands.outcomes import CredentialOutcome, UserProfile
 from ..domain.credential import TempStrongPassword
 from ..domain.errors import Conflict
 from ..domain.states import CredentialState
-from ..permissions import Permission as P
+from ..security.access import Principal, authorize
+from ..security.permissions import Permission
 from .context import ApiContext, context_of
 from .errors import ApiError
 from .middlewares import PRINCIPAL
@@ -45,22 +45,26 @@ class Access:
     """Who may call an operation: a token with every permission listed (and the client in its
     scope), or, where `self_admin`, the user themself. The OpenAPI document lists the same."""
 
-    permissions: tuple[P, ...]
+    permissions: tuple[Permission, ...]
     self_admin: bool = False
 
 
-CAN_CREATE_USER = Access((P.USER_CREATE,))
-CAN_GET_USER = Access((P.USER_VIEW,), self_admin=True)
-CAN_DELETE_USER = Access((P.USER_DELETE,))
-CAN_CREATE_CREDENTIAL = Access((P.CREDENTIAL_CREATE,))
-CAN_CREATE_CREDENTIAL_WITH_STATE = Access((P.CREDENTIAL_CREATE, P.CREDENTIAL_CHANGE_STATE))
-CAN_GET_CREDENTIAL = Access((P.CREDENTIAL_VIEW,), self_admin=True)
-CAN_MODIFY_CREDENTIAL = Access((P.CREDENTIAL_MODIFY, P.CREDENTIAL_VIEW))
-CAN_RESET_CREDENTIAL = Access((P.CREDENTIAL_VIEW, P.CREDENTIAL_MODIFY), self_admin=True)
-CAN_DELETE_CREDENTIAL = Access((P.CREDENTIAL_DELETE,), self_admin=True)
-CAN_VERIFY_CREDENTIAL = Access((P.CREDENTIAL_VERIFY,))
-CAN_LIST_EVENTS = Access((P.CREDENTIAL_VIEW,))
-CAN_LIST_CREDENTIALS = Access((P.CREDENTIAL_VIEW,))
+CAN_CREATE_USER = Access((Permission.USER_CREATE,))
+CAN_GET_USER = Access((Permission.USER_VIEW,), self_admin=True)
+CAN_DELETE_USER = Access((Permission.USER_DELETE,))
+CAN_CREATE_CREDENTIAL = Access((Permission.CREDENTIAL_CREATE,))
+CAN_CREATE_CREDENTIAL_WITH_STATE = Access(
+    (Permission.CREDENTIAL_CREATE, Permission.CREDENTIAL_CHANGE_STATE)
+)
+CAN_GET_CREDENTIAL = Access((Permission.CREDENTIAL_VIEW,), self_admin=True)
+CAN_MODIFY_CREDENTIAL = Access((Permission.CREDENTIAL_MODIFY, Permission.CREDENTIAL_VIEW))
+CAN_RESET_CREDENTIAL = Access(
+    (Permission.CREDENTIAL_VIEW, Permission.CREDENTIAL_MODIFY), self_admin=True
+)
+CAN_DELETE_CREDENTIAL = Access((Permission.CREDENTIAL_DELETE,), self_admin=True)
+CAN_VERIFY_CREDENTIAL = Access((Permission.CREDENTIAL_VERIFY,))
+CAN_LIST_EVENTS = Access((Permission.CREDENTIAL_VIEW,))
+CAN_LIST_CREDENTIALS = Access((Permission.CREDENTIAL_VIEW,))
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,7 @@ def _render(
 ) -> dict[str, object]:
     return credential_body(
         credential,
-        ctx.commands.now(),
+        ctx.queries.now(),
         temp_strong_password=secret,
         include_actors=not caller.self_admin,
     )
@@ -119,7 +123,7 @@ async def create_user(request: web.Request) -> web.Response:
 
 async def get_user(request: web.Request) -> web.Response:
     ctx, caller = _caller(request, CAN_GET_USER)
-    user = await ctx.run(ctx.commands.users.get, caller.client, str(caller.user))
+    user = await ctx.run(ctx.queries.users.get, caller.client, str(caller.user))
     return web.json_response(user_body(user))
 
 
@@ -185,7 +189,7 @@ async def reset_credential(request: web.Request) -> web.Response:
 
 async def get_credential(request: web.Request) -> web.Response:
     ctx, caller = _caller(request, CAN_GET_CREDENTIAL)
-    credential = await ctx.run(ctx.commands.credentials.get, caller.client, str(caller.user))
+    credential = await ctx.run(ctx.queries.credentials.get, caller.client, str(caller.user))
     return web.json_response(_render(ctx, caller, credential, credential.password_hash))
 
 
@@ -230,7 +234,7 @@ async def verify_credential(request: web.Request) -> web.Response:
 
 async def credential_events(request: web.Request) -> web.Response:
     ctx, caller = _caller(request, CAN_LIST_EVENTS)
-    events = await ctx.run(ctx.commands.credentials.events, caller.client, str(caller.user))
+    events = await ctx.run(ctx.queries.credentials.events, caller.client, str(caller.user))
     return web.json_response({"items": [event_item(e) for e in events]})
 
 
@@ -238,12 +242,13 @@ async def list_credentials(request: web.Request) -> web.Response:
     """Served from the read model (may lag); sorted by userExtId, keyset pagination."""
     ctx, caller = _caller(request, CAN_LIST_CREDENTIALS)
     query = page_request(request)
-    ctx.commands.catalog.require_client(caller.client)  # unknown client -> 404
-    if ctx.credential_pages is None:
-        raise ApiError("errors.unavailable", "The read model is not configured.")
-    now = ctx.commands.now()
-    credentials = await ctx.credential_pages.page(
-        caller.client, query.state_name, query.after_user, query.limit + 1, now
+    credentials = await ctx.run(
+        ctx.queries.credentials.page,
+        caller.client,
+        query.state_name,
+        query.after_user,
+        query.limit + 1,
+        ctx.queries.now(),
     )
     pagination: dict[str, object] = {"limit": query.limit}
     if len(credentials) > query.limit:

@@ -8,13 +8,12 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from eventsourcing.persistence import PersistenceError
 
-from ..auth import Forbidden, Principal, Unauthorized
-from ..correlation import is_valid_request_id
 from ..domain.errors import DomainError
-from ..eventstore.pool import DATABASE_ERRORS
-from ..logs import request_id_var
+from ..eventstore.port import StoreUnavailable
+from ..observability.correlation import is_valid_request_id
+from ..observability.logs import request_id_var
+from ..security.access import Forbidden, Principal, Unauthorized
 from .context import context_of
 from .errors import ApiError, error_response
 
@@ -22,7 +21,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 API_PREFIX = "/nevisidm/api/core/v1/"
 REQUEST_ID_HEADER = "X-Request-Id"
 PRINCIPAL = web.RequestKey("principal", Principal)
-_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (PersistenceError, *DATABASE_ERRORS)
+# the port's outage error; TimeoutError: the request's deadline passed while waiting on a call
+_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (StoreUnavailable, TimeoutError)
 
 log = logging.getLogger("tempstrong.http")
 

@@ -24,7 +24,6 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from ..contracts.cloudevents import EVENT_TYPES
-from ..correlation import REQUEST_ID
 from ..domain import errors as domain
 from ..domain.addresses import (
     EMAIL_MAX_LENGTH,
@@ -37,6 +36,7 @@ from ..domain.addresses import (
 from ..domain.credential import CREDENTIAL_TYPE
 from ..domain.states import CredentialState, StateChangeReason
 from ..domain.validation import CLIENT_EXT_ID, EXT_ID
+from ..observability.correlation import REQUEST_ID
 from . import handlers as h
 from .errors import STATUS_BY_CODE
 from .middlewares import REQUEST_ID_HEADER

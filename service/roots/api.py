@@ -9,13 +9,14 @@ from aiohttp import web
 
 from projections.credentials.postgres import PostgresCredentialsReader
 
-from ..config import API, Settings, load_policy_file
-from ..eventstore.library import event_mapper
+from ..config import API, Settings
+from ..eventstore.application import event_mapper
 from ..eventstore.postgres import PostgresStore
 from ..http.app import create_app
 from ..http.context import ApiContext
-from ..logs import configure_logging
-from .parts import build_commands, build_verifier, postgres_readiness
+from ..observability.logs import configure_logging
+from .parts import build_api_context, postgres_readiness
+from .policies import load_policy_file
 from .running import log_started, log_stopped, run_until_signalled, serve_app, traced
 
 REQUIRED = (
@@ -36,11 +37,12 @@ def api_app(settings: Settings) -> web.Application:
     mapper = event_mapper()
     store = PostgresStore(settings.database_url, mapper)
     reader = PostgresCredentialsReader(settings.database_url, mapper)
-    context = ApiContext(
-        commands=build_commands(settings, store, catalog),
-        verifier=build_verifier(settings),
+    context = build_api_context(
+        settings,
+        store,
+        catalog,
         not_ready=postgres_readiness(settings.database_url),
-        credential_pages=reader,
+        pages=reader,
     )
     app = create_app(context)
     open_with_app(app, context, store, reader)

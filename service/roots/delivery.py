@@ -19,9 +19,9 @@ from ..delivery.metrics import DeliveryMetrics
 from ..delivery.supersession import PostgresSupersession
 from ..delivery.worker import DeliveryWorker
 from ..domain.policy import SendingMethod
-from ..eventstore.pool import wait_for_pool
-from ..logs import configure_logging
-from ..sealing import Opener, SealingError
+from ..observability.logs import configure_logging
+from ..postgres.pool import wait_for_pool
+from ..security.sealing import Opener, SealingError
 from .running import log_started, log_stopped, run_until_signalled, serve_health, traced
 
 REQUIRED = ("database_url", "amqp_url", "delivery_private_key")

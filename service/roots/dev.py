@@ -22,7 +22,7 @@ from projections.follower import Follower, FollowerMetrics
 from projections.publisher.inprocess import InProcessTransport
 from projections.publisher.sink import MemoryTracking, PublisherMetrics, PublisherSink
 
-from ..config import DEV, Settings, load_policy_file
+from ..config import DEV, Settings
 from ..contracts.envelope import SealedDelivery
 from ..delivery.backoff import Backoff
 from ..delivery.channels import Channel
@@ -30,20 +30,21 @@ from ..delivery.channels.outbox import OutboxChannel
 from ..delivery.channels.pdf import PdfSpoolChannel, letter_path
 from ..delivery.dedup import MemoryDedup
 from ..delivery.inprocess import InProcessDelivery
+from ..delivery.inprocess_queue import InProcessQueue
 from ..delivery.metrics import DeliveryMetrics
 from ..delivery.supersession import RecorderSupersession
 from ..delivery.worker import DeliveryWorker
-from ..devkeys import DEV_AUDIENCE, DEV_ISSUER, DevKeys, make_dev_keys
 from ..domain.policy import SendingMethod
-from ..eventstore.library import EventStoreApp, LibraryStore, sqlite_env
+from ..eventstore.application import EventStoreApp, sqlite_env
 from ..eventstore.notifications import RecorderNotifications
+from ..eventstore.threaded import ThreadedStore
 from ..http.app import create_app
-from ..http.context import ApiContext
-from ..inprocess_queue import InProcessQueue
-from ..logs import configure_logging
-from ..permissions import ALL_CLIENTS, Permission
-from ..sealing import Opener
-from .parts import always_ready, build_commands, build_verifier
+from ..observability.logs import configure_logging
+from ..security.devkeys import DEV_AUDIENCE, DEV_ISSUER, DevKeys, make_dev_keys
+from ..security.permissions import ALL_CLIENTS, Permission
+from ..security.sealing import Opener
+from .parts import always_ready, build_api_context
+from .policies import load_policy_file
 from .running import log_stopped, run_until_signalled, serve_app
 
 DEV_CLIENT = "client-123"
@@ -167,13 +168,10 @@ def dev_app(var_dir: Path, base: Settings) -> tuple[web.Application, DevKeys]:
     assert settings.policy_file and settings.delivery_private_key
     catalog = load_policy_file(settings.policy_file, settings.hash_key)
     store = EventStoreApp(env=sqlite_env(str(var_dir / "tempstrong.sqlite")))
-    library_store = LibraryStore(store, ThreadPoolExecutor(DEV_THREADS))
+    threaded_store = ThreadedStore(store, ThreadPoolExecutor(DEV_THREADS))
     view = SqliteCredentialsView(str(var_dir / "views.sqlite"), store.mapper)
-    context = ApiContext(
-        commands=build_commands(settings, library_store, catalog),
-        verifier=build_verifier(settings),
-        not_ready=always_ready,
-        credential_pages=view,
+    context = build_api_context(
+        settings, threaded_store, catalog, not_ready=always_ready, pages=view
     )
     app = create_app(context)
     registry = context.metrics.registry
@@ -183,7 +181,7 @@ def dev_app(var_dir: Path, base: Settings) -> tuple[web.Application, DevKeys]:
         # the in-process queue does not survive a restart: start after what is stored
         MemoryTracking(start=store.recorder.max_notification_id() or 0),
         store.mapper,
-        CredentialCache(library_store.get_at),
+        CredentialCache(threaded_store.get_at),
         InProcessTransport(queue),
         PublisherMetrics(registry),
     )
@@ -203,7 +201,7 @@ def dev_app(var_dir: Path, base: Settings) -> tuple[web.Application, DevKeys]:
             stop.set()
             await asyncio.gather(*tasks)
             view.close()
-            await library_store.close()
+            await threaded_store.close()
 
     app.cleanup_ctx.append(background)
     return app, keys

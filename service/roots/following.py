@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from projections.follower import Follower, FollowerMetrics
 from projections.parking import waiting
 
-from ..eventstore.pool import DATABASE_ERRORS
+from ..postgres.errors import DATABASE_ERRORS
 from .running import serve_health
 
 PARKED_GAUGE_SECONDS = 15.0

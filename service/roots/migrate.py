@@ -8,10 +8,10 @@ from projections.credentials.postgres import ensure_schema as ensure_view_schema
 from projections.publisher.sink import ensure_schema as ensure_publisher_schema
 
 from ..config import MIGRATE, Settings
-from ..contracts.topology import declare_topology_at
 from ..delivery.dedup import ensure_schema as ensure_dedup_schema
-from ..eventstore.library import EventStoreApp, postgres_env
-from ..eventstore.pool import create_pool
+from ..eventstore.application import EventStoreApp, postgres_env
+from ..postgres.pool import create_pool
+from ..rabbitmq.topology import declare_topology_at
 
 
 async def _read_side(database_url: str) -> None:

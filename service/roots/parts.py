@@ -8,14 +8,18 @@ from datetime import datetime
 
 import asyncpg
 
-from ..auth import JwksKeys, TokenVerifier
-from ..commands.service import Commands, utc_now
+from ..commands.facade import Commands, utc_now
 from ..config import ConfigError, Settings
 from ..domain.catalog import PolicyCatalog
 from ..domain.password import PasswordHasher
 from ..eventstore.names import EVENTS_TABLE
 from ..eventstore.port import AggregateStore
-from ..sealing import Sealer, SealingError
+from ..http.context import ApiContext
+from ..queries.credentials import CredentialPages
+from ..queries.facade import Queries
+from ..security.jwks import JwksKeys
+from ..security.sealing import Sealer, SealingError
+from ..security.tokens import TokenVerifier
 
 READINESS_TIMEOUT_SECONDS = 2.0
 # None when ready, else why not (shown by /readyz)
@@ -35,6 +39,24 @@ def build_commands(
         except SealingError as exc:
             raise ConfigError(str(exc)) from None
     return Commands(store, catalog, PasswordHasher(settings.hash_key), sealer, clock)
+
+
+def build_api_context(
+    settings: Settings,
+    store: AggregateStore,
+    catalog: PolicyCatalog,
+    *,
+    not_ready: Readiness,
+    pages: CredentialPages | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> ApiContext:
+    """What the API's handlers use: commands and queries on `store`, the token verifier."""
+    return ApiContext(
+        commands=build_commands(settings, store, catalog, clock),
+        queries=Queries(store, catalog, pages, clock),
+        verifier=build_verifier(settings),
+        not_ready=not_ready,
+    )
 
 
 def build_verifier(settings: Settings) -> TokenVerifier:

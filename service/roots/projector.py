@@ -11,10 +11,10 @@ from projections.credentials.rows import VIEW_NAME
 from projections.follower import Follower, FollowerMetrics
 
 from ..config import PROJECTOR, Settings
-from ..eventstore.library import event_mapper
+from ..eventstore.application import event_mapper
 from ..eventstore.notifications import PostgresNotifications
-from ..eventstore.pool import wait_for_pool
-from ..logs import configure_logging
+from ..observability.logs import configure_logging
+from ..postgres.pool import wait_for_pool
 from .following import run_follower
 from .running import log_started, log_stopped, run_until_signalled
 

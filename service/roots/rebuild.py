@@ -8,9 +8,9 @@ from projections.credentials.postgres import ensure_schema, rebuild
 from projections.credentials.rows import VIEW_NAME
 
 from ..config import REBUILD, ConfigError, Settings
-from ..eventstore.library import event_mapper
+from ..eventstore.application import event_mapper
 from ..eventstore.notifications import PostgresNotifications
-from ..eventstore.pool import wait_for_pool
+from ..postgres.pool import wait_for_pool
 
 REBUILDABLE_VIEWS = (VIEW_NAME,)
 

@@ -10,10 +10,10 @@ from projections.publisher.amqp import AmqpTransport
 from projections.publisher.republish import RepublishRefused, republish
 
 from ..config import REPUBLISH, Settings
-from ..eventstore.library import event_mapper
+from ..eventstore.application import event_mapper
 from ..eventstore.notifications import PostgresNotifications
-from ..eventstore.pool import create_pool
 from ..eventstore.postgres import PostgresStore
+from ..postgres.pool import create_pool
 
 
 async def run(database_url: str, amqp_url: str, event_id: UUID) -> int:

@@ -12,8 +12,8 @@ from importlib.metadata import PackageNotFoundError, version
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from .. import tracing
 from ..config import ConfigError, Settings
+from ..observability import tracing
 
 log = logging.getLogger("tempstrong")
 SHUTDOWN_SECONDS = 25.0

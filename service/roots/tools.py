@@ -6,7 +6,7 @@ import shlex
 from pathlib import Path
 
 from ..config import ConfigError
-from ..devkeys import (
+from ..security.devkeys import (
     DELIVERY_PRIVATE_FILE,
     DEV_AUDIENCE,
     DEV_ISSUER,
@@ -14,7 +14,7 @@ from ..devkeys import (
     DevKeys,
     make_dev_keys,
 )
-from ..permissions import SELF_ADMIN_ROLE
+from ..security.permissions import SELF_ADMIN_ROLE
 
 
 def keys(out: Path) -> int:

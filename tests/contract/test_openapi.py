@@ -26,7 +26,6 @@ from typing import Any
 
 import pytest
 
-from service.correlation import REQUEST_ID
 from service.http.app import create_app
 from service.http.errors import STATUS_BY_CODE
 from service.http.openapi import ASYNCAPI_PATH
@@ -36,6 +35,7 @@ from service.http.parsing import (
     USER_FIELDS,
     VERIFY_FIELDS,
 )
+from service.observability.correlation import REQUEST_ID
 from tests.security.routes import ROUTES
 from tests.support.http import BASE, credential_path, new_user_id, user_path
 

@@ -28,7 +28,7 @@ from service.contracts.topology import (
     EVENTS_EXCHANGE,
 )
 from service.domain.states import CredentialState
-from service.logs import request_id_in_scope
+from service.observability.logs import request_id_in_scope
 from tests.conftest import HASH_KEY
 from tests.support.asyncapi import Document, errors
 from tests.support.publishing import drain, publishing_world

@@ -9,12 +9,8 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractChannel
 
-from service.contracts.topology import (
-    DEAD_QUEUE,
-    DELIVERY_EXCHANGE,
-    DELIVERY_ROUTING_KEY,
-    declare_topology,
-)
+from service.contracts.topology import DEAD_QUEUE, DELIVERY_EXCHANGE, DELIVERY_ROUTING_KEY
+from service.rabbitmq.topology import declare_topology
 from tests.delivery.envelopes import Issued
 
 

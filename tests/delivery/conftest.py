@@ -10,9 +10,9 @@ import asyncpg
 import pytest
 
 from service.delivery.dedup import ensure_schema
-from service.devkeys import DevKeys
-from service.eventstore.library import EventStoreApp, postgres_env
-from service.sealing import Opener, Sealer
+from service.eventstore.application import EventStoreApp, postgres_env
+from service.security.devkeys import DevKeys
+from service.security.sealing import Opener, Sealer
 from tests.delivery.sinks import SmsSink, SmtpSink
 from tests.support.amqp import create_vhost, delete_vhost
 from tests.support.database import create_database, drop_database, url_for

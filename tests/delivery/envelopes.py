@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from service.contracts.envelope import DeliveryEnvelope, SealedDelivery, seal_delivery
 from service.domain.policy import SendingMethod
-from service.sealing import Sealer
+from service.security.sealing import Sealer
 
 CLIENT = "acme"
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from service.domain.credential import TempStrongPassword
 from service.domain.policy import TempStrongPasswordPolicy
-from service.eventstore.library import EventStoreApp
+from service.eventstore.application import EventStoreApp
 from tests.delivery.envelopes import CLIENT, unique
 
 POLICY = TempStrongPasswordPolicy()

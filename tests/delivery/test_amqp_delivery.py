@@ -19,10 +19,10 @@ from service.config import Settings
 from service.contracts.topology import DELIVERY_QUEUE
 from service.delivery.amqp import ATTEMPT_HEADER, retry_queue_name
 from service.delivery.backoff import Backoff
-from service.devkeys import DevKeys
-from service.eventstore.library import EventStoreApp
+from service.eventstore.application import EventStoreApp
 from service.roots.delivery import run as run_delivery
-from service.sealing import Sealer, encode_key
+from service.security.devkeys import DevKeys
+from service.security.sealing import Sealer, encode_key
 from tests.delivery.broker import Broker, broker_at
 from tests.delivery.envelopes import issue, unique, unique_mobile
 from tests.delivery.events import credential_with

@@ -9,7 +9,7 @@ from service.delivery.dedup import PostgresDedup, ensure_schema
 from service.delivery.failures import DependencyUnavailable
 from service.delivery.supersession import PostgresSupersession, RecorderSupersession
 from service.domain.credential import TempStrongPassword
-from service.eventstore.library import EventStoreApp
+from service.eventstore.application import EventStoreApp
 from tests.delivery.envelopes import CLIENT, unique
 from tests.delivery.events import credential_with
 from tests.support.database import create_database, drop_database, url_for

@@ -9,13 +9,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.contracts.envelope import (
-    DeliveryEnvelope,
-    MalformedEnvelope,
-    open_delivery,
-)
+from service.contracts.envelope import DeliveryEnvelope, MalformedEnvelope, open_delivery
 from service.domain.policy import SendingMethod
-from service.sealing import Opener, Sealer
+from service.security.sealing import Opener, Sealer
 from tests.delivery.envelopes import issue
 
 JSON_VALUES = st.recursive(

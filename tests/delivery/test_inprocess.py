@@ -8,11 +8,11 @@ import stat
 from pathlib import Path
 
 from service.delivery.backoff import Backoff
-from service.devkeys import DevKeys
-from service.eventstore.library import EventStoreApp, sqlite_env
-from service.inprocess_queue import InProcessQueue
+from service.delivery.inprocess_queue import InProcessQueue
+from service.eventstore.application import EventStoreApp, sqlite_env
 from service.roots.dev import dev_delivery
-from service.sealing import Sealer
+from service.security.devkeys import DevKeys
+from service.security.sealing import Sealer
 from tests.delivery.envelopes import issue
 from tests.delivery.events import credential_with
 from tests.delivery.waiting import eventually

@@ -1,4 +1,4 @@
-"""Start-up checks of `python -m service.delivery` and a clean stop with a message in flight."""
+"""Start-up checks of `tempstrong delivery` and a clean stop with a message in flight."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 
 from service.config import ConfigError, Settings
 from service.contracts.topology import DELIVERY_QUEUE
-from service.devkeys import DevKeys
 from service.roots.delivery import run as run_delivery
-from service.sealing import Sealer
+from service.security.devkeys import DevKeys
+from service.security.sealing import Sealer
 from tests.delivery.broker import broker_at
 from tests.delivery.envelopes import issue, unique
 from tests.delivery.sinks import HELD_DOMAIN, SmtpSink
@@ -24,7 +24,7 @@ from tests.support.process import ROOT
 
 def test_the_process_names_missing_settings() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "service.delivery"],
+        [sys.executable, "-m", "service.cli", "delivery"],
         cwd=ROOT,
         env={"PATH": "/usr/bin:/bin"},
         capture_output=True,

@@ -15,7 +15,7 @@ from service.delivery.metrics import DeliveryMetrics
 from service.delivery.worker import Action, DeliveryWorker, Outcome
 from service.domain.credential import TempStrongPassword
 from service.domain.policy import SendingMethod
-from service.sealing import Opener, Sealer, encode_key
+from service.security.sealing import Opener, Sealer, encode_key
 from tests.delivery.envelopes import CLIENT, Issued, issue
 from tests.delivery.fakes import FakeChannel, FakeSupersession, FlakyDedup
 

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from service.devkeys import DevKeys
-from service.sealing import Sealer
+from service.security.devkeys import DevKeys
+from service.security.sealing import Sealer
 from tests.delivery.broker import broker_at
 from tests.delivery.envelopes import issue, unique
 from tests.delivery.sinks import SLOW_DOMAIN, SmtpSink

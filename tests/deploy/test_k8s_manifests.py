@@ -532,7 +532,7 @@ def test_policy_configmap_is_a_valid_policy_file(tree: str) -> None:
         default = (body or {}).get("defaultPolicy")
         assert default is None or default in document["policies"], client
     try:
-        from service.config import parse_policy_document
+        from service.domain.policy_file import parse_policy_document
     except ImportError:
         return  # the service's own parser is checked where the project is installed
     parse_policy_document(document, None)

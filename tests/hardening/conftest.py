@@ -10,13 +10,13 @@ import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
-from service.config import Settings, load_policy_file
-from service.eventstore.library import EventStoreApp
+from service.config import Settings
+from service.eventstore.application import EventStoreApp
 from service.eventstore.postgres import PostgresStore
 from service.http.app import create_app
-from service.http.context import ApiContext
 from service.roots.api import open_with_app
-from service.roots.parts import build_commands, build_verifier, postgres_readiness
+from service.roots.parts import build_api_context, postgres_readiness
+from service.roots.policies import load_policy_file
 from tests.conftest import Api
 
 ApiFactory = Callable[..., AbstractAsyncContextManager[Api]]
@@ -33,15 +33,12 @@ def make_api(settings: Settings, store: EventStoreApp, clock: Any) -> ApiFactory
         assert settings.policy_file and settings.database_url
         url = database_url or settings.database_url
         event_store = PostgresStore(url, store.mapper, cache_size=cache_size)
-        context = ApiContext(
-            commands=build_commands(
-                settings,
-                event_store,
-                load_policy_file(settings.policy_file, settings.hash_key),
-                clock,
-            ),
-            verifier=build_verifier(settings),
+        context = build_api_context(
+            settings,
+            event_store,
+            load_policy_file(settings.policy_file, settings.hash_key),
             not_ready=postgres_readiness(url),
+            clock=clock,
         )
         app = create_app(context)
         open_with_app(app, context, event_store)

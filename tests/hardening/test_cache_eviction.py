@@ -11,7 +11,7 @@ import json
 import logging
 import random
 
-from service.logs import JsonFormatter
+from service.observability.logs import JsonFormatter
 from tests.support.http import Caller, credential_path
 
 

@@ -11,7 +11,7 @@ import contextlib
 
 import asyncpg
 
-from service.eventstore.library import EventStoreApp, postgres_env
+from service.eventstore.application import EventStoreApp, postgres_env
 from tests.support.http import Caller, credential_path
 
 WAVES = 8

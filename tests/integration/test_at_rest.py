@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from service.sealing import Opener
+from service.security.sealing import Opener
 from tests.support.http import Caller
 
 

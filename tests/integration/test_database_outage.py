@@ -9,13 +9,12 @@ from urllib.parse import urlsplit, urlunsplit
 from aiohttp import ClientSession, ClientTimeout
 from aiohttp.test_utils import TestServer
 
-from service.config import load_policy_file
-from service.eventstore.library import event_mapper
+from service.eventstore.application import event_mapper
 from service.eventstore.postgres import PostgresStore
 from service.http.app import create_app
-from service.http.context import ApiContext
 from service.roots.api import open_with_app
-from service.roots.parts import build_commands, build_verifier, postgres_readiness
+from service.roots.parts import build_api_context, postgres_readiness
+from service.roots.policies import load_policy_file
 from tests.support.http import BASE, credential_path
 from tests.support.proxy import TcpProxy
 
@@ -32,11 +31,10 @@ async def test_outage_answers_503_and_the_api_recovers(settings, tokens, databas
     await proxy.start()
     url = _via(database_url, proxy.port)
     event_store = PostgresStore(url, event_mapper())
-    context = ApiContext(
-        commands=build_commands(
-            settings, event_store, load_policy_file(settings.policy_file, settings.hash_key)
-        ),
-        verifier=build_verifier(settings),
+    context = build_api_context(
+        settings,
+        event_store,
+        load_policy_file(settings.policy_file, settings.hash_key),
         not_ready=postgres_readiness(url),
     )
     app = create_app(context)

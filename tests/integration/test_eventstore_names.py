@@ -3,7 +3,7 @@ a library that names them otherwise would split our readers from its writers."""
 
 from __future__ import annotations
 
-from service.eventstore.library import EventStoreApp
+from service.eventstore.application import EventStoreApp
 from service.eventstore.names import EVENTS_CHANNEL, EVENTS_TABLE, SNAPSHOTS_TABLE
 
 

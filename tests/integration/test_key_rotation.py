@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from service.auth import JwksKeys, Unauthorized
+from service.security.access import Unauthorized
+from service.security.jwks import JwksKeys
 from tests.support.keys import new_key
 
 

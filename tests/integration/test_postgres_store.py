@@ -11,10 +11,10 @@ import asyncpg
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from service.deadline import DeadlineExceeded, deadline_in
 from service.domain.user import User
-from service.eventstore.group_commit import StoreUnavailable
-from service.eventstore.library import EventStoreApp
+from service.eventstore.application import EventStoreApp
+from service.eventstore.deadline import DeadlineExceeded, deadline_in
+from service.eventstore.port import StoreUnavailable
 from service.eventstore.postgres import PostgresStore
 
 

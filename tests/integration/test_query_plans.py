@@ -18,7 +18,7 @@ import pytest
 
 from projections.credentials.postgres import load_sql
 from service.delivery.dedup import _CLAIM
-from service.eventstore.library import event_mapper
+from service.eventstore.application import event_mapper
 from service.eventstore.names import EVENTS_TABLE
 from service.eventstore.postgres import PostgresStore
 from service.eventstore.queries import _LATER

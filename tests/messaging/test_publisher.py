@@ -13,8 +13,8 @@ from service.commands.outcomes import UserProfile
 from service.contracts.topology import DELIVERY_QUEUE
 from service.domain.ids import event_id
 from service.domain.password import PasswordHasher
-from service.logs import request_id_in_scope
-from service.sealing import Opener
+from service.observability.logs import request_id_in_scope
+from service.security.sealing import Opener
 from tests.conftest import HASH_KEY
 from tests.support.amqp import start_broker, stop_broker
 from tests.support.publishing import TEST_EVENTS_QUEUE, drain, publishing_world

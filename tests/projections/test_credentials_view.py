@@ -60,9 +60,9 @@ async def test_view_matches_the_aggregates_after_a_mixed_workload(
     users = await mixed_workload(caller)
     await projector.caught_up()
     rows = await view_rows(database_url)
-    now = api.context.commands.now()
+    now = api.context.queries.now()
     for user in users:
-        aggregate = await api.context.commands.credentials.get("acme", user)
+        aggregate = await api.context.queries.credentials.get("acme", user)
         row = rows[aggregate.id]
         assert row["version"] == aggregate.version
         assert row["state_name"] == aggregate.state.value
@@ -186,6 +186,6 @@ async def test_rebuild_gives_the_same_rows_as_the_live_view(
     user, _ = await caller.user_with_credential()
     await projector.caught_up()
     rows = await view_rows(database_url)
-    aggregate = await api.context.commands.credentials.get("acme", user)
+    aggregate = await api.context.queries.credentials.get("acme", user)
     assert rows[aggregate.id]["version"] == 1
     assert isinstance(aggregate, TempStrongPassword)

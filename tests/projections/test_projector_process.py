@@ -11,11 +11,11 @@ import asyncpg
 
 from projections.credentials.rows import CredentialRow, apply_events
 from service.commands.outcomes import UserProfile
-from service.config import load_policy_file
 from service.domain.errors import DomainError
-from service.eventstore.library import EventStoreApp, postgres_env
+from service.eventstore.application import EventStoreApp, postgres_env
 from service.eventstore.postgres import PostgresStore
 from service.roots.parts import build_commands
+from service.roots.policies import load_policy_file
 from tests.support.process import run, start
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.permissions import Permission as P
+from service.security.permissions import Permission as P
 from tests.support.http import BASE
 
 ALL_PERMISSIONS = frozenset(p.value for p in P)

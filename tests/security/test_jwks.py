@@ -18,7 +18,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from service.auth import JwksKeys, TokenVerifier, Unauthorized
+from service.security.access import Unauthorized
+from service.security.jwks import JwksKeys
+from service.security.tokens import TokenVerifier
 from tests.support.http import Caller, credential_path
 from tests.support.keys import AUDIENCE, ISSUER, SigningKey, TokenFactory, new_key
 

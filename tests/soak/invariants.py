@@ -14,10 +14,10 @@ import asyncpg
 from eventsourcing.persistence import Mapper, StoredEvent
 
 from projections.folding import fold, is_credential_topic
-from service.correlation import correlation_id_of
 from service.domain.credential import TempStrongPassword
 from service.domain.ids import event_id
-from service.sealing import Opener
+from service.observability.correlation import correlation_id_of
+from service.security.sealing import Opener
 from tests.delivery.sinks import ReceivedMail
 
 _CODE = re.compile(r"^Code: (\S+)\r?$", re.MULTILINE)

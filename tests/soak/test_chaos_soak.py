@@ -24,10 +24,11 @@ import asyncpg
 import pytest
 
 from projections.parking import PARKED_TABLE
-from service.contracts.topology import EVENTS_EXCHANGE, declare_topology
+from service.contracts.topology import EVENTS_EXCHANGE
 from service.domain.ids import event_id
-from service.eventstore.library import event_mapper
-from service.sealing import Opener
+from service.eventstore.application import event_mapper
+from service.rabbitmq.topology import declare_topology
+from service.security.sealing import Opener
 from tests.delivery.sinks import SmtpSink
 from tests.soak.invariants import (
     check_deliveries,

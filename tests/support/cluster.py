@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from service.permissions import Permission
+from service.security.permissions import Permission
 from tests.support.process import api_env, free_port, run, start, wait_http
 
 

@@ -83,7 +83,7 @@ class TokenFactory:
         return (key or self.keys[0]).sign(self.claims(**overrides))
 
     def admin(self, clients: list[str] | None = None, **overrides: Any) -> str:
-        from service.permissions import Permission
+        from service.security.permissions import Permission
 
         return self.token(
             permissions=[p.value for p in Permission], clients=clients or ["*"], **overrides

@@ -23,12 +23,16 @@ from projections.publisher.sink import (
     PublisherSink,
     ensure_schema,
 )
-from service.commands.service import Commands
-from service.config import Settings, load_policy_file
-from service.contracts.topology import DELIVERY_QUEUE, EVENTS_EXCHANGE, declare_topology
-from service.eventstore.library import EventStoreApp, LibraryStore, postgres_env
+from service.commands.facade import Commands, utc_now
+from service.config import Settings
+from service.contracts.topology import DELIVERY_QUEUE, EVENTS_EXCHANGE
+from service.eventstore.application import EventStoreApp, postgres_env
 from service.eventstore.notifications import PostgresNotifications
+from service.eventstore.threaded import ThreadedStore
+from service.queries.facade import Queries
+from service.rabbitmq.topology import declare_topology
 from service.roots.parts import build_commands
+from service.roots.policies import load_policy_file
 from tests.support.amqp import create_vhost, delete_vhost
 from tests.support.database import create_database, drop_database, url_for
 
@@ -54,6 +58,7 @@ class PublishingWorld:
     database_url: str
     amqp_url: str
     commands: Commands
+    queries: Queries
     store: EventStoreApp
     channel: Any
     events: Any
@@ -82,11 +87,11 @@ async def publishing_world(
     vhost, amqp_url = await asyncio.to_thread(create_vhost)
     store = await asyncio.to_thread(EventStoreApp, env=postgres_env(url, create_table=True))
     assert settings.policy_file
-    library_store = LibraryStore(store)
+    threaded_store = ThreadedStore(store)
     # the library's own write path (dev mode's), against PostgreSQL
-    commands = build_commands(
-        settings, library_store, load_policy_file(settings.policy_file, hash_key)
-    )
+    catalog = load_policy_file(settings.policy_file, hash_key)
+    commands = build_commands(settings, threaded_store, catalog)
+    queries = Queries(threaded_store, catalog, None, utc_now)
     connection = await aio_pika.connect(amqp_url)
     channel = await connection.channel()
     await declare_topology(channel)
@@ -102,7 +107,7 @@ async def publishing_world(
     sink = PublisherSink(
         PostgresTracking(pool),
         store.mapper,
-        CredentialCache(library_store.get_at),
+        CredentialCache(threaded_store.get_at),
         transport,
         PublisherMetrics(registry),
         **sink_options,
@@ -112,7 +117,7 @@ async def publishing_world(
     task = asyncio.create_task(follower.run(stop))
     try:
         yield PublishingWorld(
-            url, amqp_url, commands, store, channel, events_queue, follower, registry, pool
+            url, amqp_url, commands, queries, store, channel, events_queue, follower, registry, pool
         )
     finally:
         stop.set()

@@ -14,9 +14,8 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 from nacl.public import PrivateKey
 
+from service.commands.facade import Commands
 from service.commands.outcomes import UserProfile
-from service.commands.service import Commands
-from service.config import parse_policy_document
 from service.contracts.envelope import DeliveryEnvelope, StoredDelivery, open_delivery
 from service.domain.credential import TempStrongPassword
 from service.domain.errors import (
@@ -28,9 +27,12 @@ from service.domain.errors import (
     PolicyNotAllowed,
 )
 from service.domain.password import PasswordHasher
+from service.domain.policy_file import parse_policy_document
 from service.domain.user import User
-from service.eventstore.library import EventStoreApp, LibraryStore
-from service.sealing import Opener, Sealer, encode_key
+from service.eventstore.application import EventStoreApp
+from service.eventstore.threaded import ThreadedStore
+from service.queries.facade import Queries
+from service.security.sealing import Opener, Sealer, encode_key
 
 POLICIES = {
     "clients": {
@@ -59,7 +61,7 @@ class Clock:
         return self.now
 
 
-class ConflictingStore(LibraryStore):
+class ConflictingStore(ThreadedStore):
     """The in-memory store, whose next `conflicts` saves lose a race to another writer."""
 
     conflicts = 0
@@ -76,6 +78,7 @@ class ConflictingStore(LibraryStore):
 @dataclass
 class World:
     commands: Commands
+    queries: Queries
     store: ConflictingStore
     opener: Opener
     clock: Clock
@@ -85,7 +88,7 @@ class World:
 
     async def credential_events(self, client: str, user: str) -> list[str]:
         return await self.events(
-            (await self.commands.credentials.get(client, user)).id  # type: ignore[arg-type]
+            (await self.queries.credentials.get(client, user)).id  # type: ignore[arg-type]
         )
 
     async def user(self, name: str = "alice", profile: UserProfile = PROFILE) -> str:
@@ -114,14 +117,12 @@ async def world() -> AsyncIterator[World]:
     key = PrivateKey.generate()
     store = ConflictingStore(EventStoreApp(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}))
     clock = Clock()
+    catalog = parse_policy_document(POLICIES, None)
     commands = Commands(
-        store,
-        parse_policy_document(POLICIES, None),
-        PasswordHasher(None),
-        Sealer(encode_key(key.public_key)),
-        clock,
+        store, catalog, PasswordHasher(None), Sealer(encode_key(key.public_key)), clock
     )
-    yield World(commands, store, Opener(encode_key(key)), clock)
+    queries = Queries(store, catalog, None, clock)
+    yield World(commands, queries, store, Opener(encode_key(key)), clock)
     await store.close()
 
 
@@ -211,7 +212,7 @@ async def test_reset_stores_reset_and_counts(world: World) -> None:
     await world.reset()
     with pytest.raises(MaxResetCountReached):
         await world.reset()
-    assert (await world.commands.credentials.get("acme", "alice")).reset_count == 2
+    assert (await world.queries.credentials.get("acme", "alice")).reset_count == 2
 
 
 async def test_a_replay_answers_the_first_outcome_without_a_secret_and_stores_nothing(
@@ -247,7 +248,7 @@ async def test_a_conflict_is_retried_and_too_many_are_409(world: World) -> None:
     world.store.conflicts = 100
     with pytest.raises(Conflict):
         await world.reset()
-    assert (await world.commands.credentials.get("acme", "alice")).version == 2
+    assert (await world.queries.credentials.get("acme", "alice")).version == 2
 
 
 async def test_verify_stores_the_outcome_either_way(world: World) -> None:
@@ -268,7 +269,7 @@ async def test_deleting_a_user_deletes_its_credential_in_the_same_save(world: Wo
     assert (await world.events(outcome.credential.id))[-1] == "TempStrongPasswordDeleted"
     assert (await world.events(User.create_id("acme", "alice")))[-1] == "UserDeleted"
     with pytest.raises(NotFound):
-        await world.commands.credentials.get("acme", "alice")
+        await world.queries.credentials.get("acme", "alice")
     # the extId is never reused, and the user extId can be registered again
     await world.user()
     with pytest.raises(AlreadyExists):

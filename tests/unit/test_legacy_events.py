@@ -12,12 +12,12 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 
 from projections.folding import fold
-from service.correlation import correlation_id_of
 from service.domain.credential import TempStrongPassword
 from service.domain.idempotency import IdempotencyRecord
 from service.domain.states import CredentialState
 from service.domain.user import User
-from service.eventstore.library import event_mapper
+from service.eventstore.application import event_mapper
+from service.observability.correlation import correlation_id_of
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "legacy_events.json"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from service.config import ConfigError, Settings, load_policy_file
+from service.config import ConfigError, Settings
 from service.domain.errors import NotFound, PolicyNotAllowed
 from service.domain.policy import (
     HashAlgorithm,
@@ -16,6 +16,7 @@ from service.domain.policy import (
     TempStrongPasswordPolicy,
     parse_policy,
 )
+from service.roots.policies import load_policy_file
 
 
 def test_defaults_follow_nevisidm():

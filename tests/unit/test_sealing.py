@@ -8,7 +8,7 @@ import hashlib
 import pytest
 from nacl.public import PrivateKey
 
-from service.sealing import Opener, Sealer, SealingError, encode_key
+from service.security.sealing import Opener, Sealer, SealingError, encode_key
 
 
 def _pair() -> tuple[str, str]:

@@ -8,7 +8,7 @@ from eventsourcing.domain import Snapshot
 
 from service.domain.policy import TempStrongPasswordPolicy
 from service.domain.states import CredentialState, StateChangeReason
-from service.eventstore.library import EventStoreApp, sqlite_env
+from service.eventstore.application import EventStoreApp, sqlite_env
 from tests.unit.test_credential import T0, new, wrong
 
 

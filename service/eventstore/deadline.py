@@ -12,12 +12,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from eventsourcing.persistence import OperationalError
+from .port import StoreUnavailable
 
 _deadline: ContextVar[float | None] = ContextVar("tempstrong_deadline", default=None)
 
 
-class DeadlineExceeded(OperationalError):
+class DeadlineExceeded(StoreUnavailable):
     """Raised instead of saving once the caller has been told 503."""
 
 

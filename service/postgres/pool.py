@@ -19,16 +19,8 @@ from typing import Any
 
 import asyncpg
 
-# What a lost, refused or timed-out database call raises through asyncpg. A connection that a
-# server terminates mid-protocol can also surface as asyncpg's InternalClientError family.
-DATABASE_ERRORS: tuple[type[Exception], ...] = (
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,
-    OSError,
-    TimeoutError,
-)
-_SCHEMA_LOCK_KEY = 7453001
+from .errors import DATABASE_ERRORS
+
 IDLE_IN_TRANSACTION_SECONDS = 5  # the library's POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT
 RECONNECT_CAP_SECONDS = 5.0
 
@@ -48,12 +40,6 @@ async def create_pool(database_url: str, **options: Any) -> asyncpg.Pool:
         database_url, reset=_keep_session, server_settings=settings, **options
     )
     return pool
-
-
-async def lock_schema(connection: asyncpg.Connection) -> None:
-    """Inside a transaction: serializes the DDL of every tempstrong process (several may start at
-    once and race on CREATE ... IF NOT EXISTS)."""
-    await connection.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK_KEY)
 
 
 async def wait_for_pool(

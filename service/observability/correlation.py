@@ -8,16 +8,10 @@ when tracing is on, is stored and carried the same way (attribute `trace_context
 
 from __future__ import annotations
 
-import copy
 import re
 from typing import Any
-from uuid import UUID
-
-from eventsourcing.domain import CanSnapshotAggregate
-from eventsourcing.persistence import Mapper, StoredEvent
 
 from . import tracing
-from .logs import request_id_var
 
 CORRELATION_ATTRIBUTE = "correlation_id"
 # SPEC section 1: what an incoming X-Request-Id may be; anything else is replaced, never stored.
@@ -39,24 +33,3 @@ def correlation_id_of(domain_event: Any) -> str | None:
 def trace_context_of(domain_event: Any) -> dict[str, str] | None:
     """The W3C trace context stored with the event (service/tracing.py), if well-formed."""
     return tracing.valid_context(getattr(domain_event, tracing.TRACE_CONTEXT_ATTRIBUTE, None))
-
-
-class CorrelatingMapper(Mapper[UUID]):
-    """Stamps each new event with the request id and the trace context in scope when it is
-    stored."""
-
-    def to_stored_event(self, domain_event: Any) -> StoredEvent:
-        if isinstance(domain_event, CanSnapshotAggregate):
-            return super().to_stored_event(domain_event)
-        stamps: dict[str, Any] = {}
-        correlation_id = request_id_var.get()
-        if correlation_id is not None and correlation_id_of(domain_event) is None:
-            stamps[CORRELATION_ATTRIBUTE] = correlation_id
-        trace_context = tracing.current_context()
-        if trace_context is not None and trace_context_of(domain_event) is None:
-            stamps[tracing.TRACE_CONTEXT_ATTRIBUTE] = trace_context
-        if stamps:
-            domain_event = copy.copy(domain_event)
-            for name, value in stamps.items():
-                object.__setattr__(domain_event, name, value)
-        return super().to_stored_event(domain_event)

@@ -1,4 +1,5 @@
-"""The whole service layer, as the composition roots build it and the HTTP handlers use it."""
+"""The write side of the service layer, as the composition roots build it and the HTTP handlers
+use it (the reads are in service/queries/)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import UTC, datetime
 from ..domain.catalog import PolicyCatalog
 from ..domain.password import PasswordHasher
 from ..eventstore.port import AggregateStore
-from ..sealing import Sealer
+from ..security.sealing import Sealer
 from .aggregates import Aggregates
 from .credentials import CredentialCommands
 from .out_of_band import OutOfBand
@@ -28,12 +29,7 @@ class Commands:
         sealer: Sealer | None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        self.store = store
         self.catalog = catalog
-        self.clock = clock
         aggregates = Aggregates(store, catalog)
         self.users = UserCommands(aggregates)
         self.credentials = CredentialCommands(aggregates, hasher, OutOfBand(sealer), clock)
-
-    def now(self) -> datetime:
-        return self.clock()
