@@ -34,7 +34,7 @@ CATEGORIES: list[tuple[str, str]] = [
     ("aiohttp", r"aiohttp/"),
     ("asyncio event loop", r"asyncio/"),
     ("thread pool / locks", r"concurrent/futures|threading\.py|queue\.py"),
-    ("logging", r"logging/|service/logs\.py"),
+    ("logging", r"logging/|service/observability/logs\.py"),
     ("prometheus metrics", r"prometheus_client"),
     ("service code", r"/service/|/projections/"),
 ]

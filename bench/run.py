@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.util
 import json
 import os
 import signal
@@ -78,7 +77,7 @@ policies:
     sendingMethod: None
     maxResetCount: 1000000
 """
-JWT_ISSUER = "tempstrong-dev"  # what `tempstrong token` signs (service/devkeys.py)
+JWT_ISSUER = "tempstrong-dev"  # what `tempstrong token` signs (service/security/devkeys.py)
 JWT_AUDIENCE = "tempstrong"
 COMMITS = "tempstrong_eventstore_commits"
 SAVES = "tempstrong_eventstore_saves"
@@ -244,8 +243,6 @@ def pipeline_commands(tempstrong: list[str]) -> tuple[dict[str, list[str]], dict
             missing[name] = f"`tempstrong {name}` does not exist yet"
     if "delivery" in subcommands:
         found["delivery"] = [*tempstrong, "delivery"]
-    elif importlib.util.find_spec("service.delivery.__main__") is not None:
-        found["delivery"] = [sys.executable, "-m", "service.delivery"]
     else:
         missing["delivery"] = "`tempstrong delivery` does not exist yet"
     return found, missing

@@ -20,7 +20,7 @@ DELIVERY = "delivery"
 MIGRATE = "migrate"
 REBUILD = "rebuild"
 REPUBLISH = "republish"
-# the processes that export traces when OTEL_* configure it (service/tracing.py)
+# the processes that export traces when OTEL_* configure it (service/observability/tracing.py)
 TRACED = (API, PUBLISHER, DELIVERY)
 WITH_DATABASE = frozenset({API, PROJECTOR, PUBLISHER, DELIVERY, MIGRATE, REBUILD, REPUBLISH})
 

@@ -24,40 +24,16 @@ from .rows import (
     VIEW_NAME,
     CredentialRow,
     apply_events,
+    create_table_sql,
     decode_credential,
     effective_state_sql,
 )
 
 
-def _ddl(table: str) -> list[str]:
-    return [
-        f"""CREATE TABLE IF NOT EXISTS {table} (
-            credential_id uuid PRIMARY KEY,
-            client_ext_id text NOT NULL,
-            user_ext_id text NOT NULL,
-            ext_id text NOT NULL,
-            policy_ext_id text NOT NULL,
-            state_name text NOT NULL,
-            state_before_lock text,
-            locked_until timestamptz,
-            reset_count integer NOT NULL,
-            failed_login_count integer NOT NULL,
-            version integer NOT NULL,
-            last_modified timestamptz NOT NULL,
-            state bytea NOT NULL)""",
-        f"CREATE UNIQUE INDEX IF NOT EXISTS {table}_client_user ON {table} "
-        "(client_ext_id, user_ext_id)",
-        f"CREATE INDEX IF NOT EXISTS {table}_client_state ON {table} "
-        "(client_ext_id, state_name, user_ext_id)",
-        f"CREATE INDEX IF NOT EXISTS {table}_reset_count ON {table} (reset_count)",
-        f"CREATE INDEX IF NOT EXISTS {table}_version ON {table} (version)",
-    ]
-
-
 async def ensure_schema(connection: asyncpg.Connection, table: str = VIEW_NAME) -> None:
     async with connection.transaction():
         await lock_schema(connection)
-        for statement in _ddl(table):
+        for statement in create_table_sql(table, "postgresql"):
             await connection.execute(statement)
         await ensure_tracking(connection, table)
         await ensure_parking(connection)

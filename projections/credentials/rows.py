@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from types import UnionType
+from typing import Any, Union, get_args, get_origin, get_type_hints
 from uuid import UUID
 
 from eventsourcing.persistence import Notification, Transcoder
@@ -37,19 +38,12 @@ class CredentialRow:
     @classmethod
     def of(cls, credential: TempStrongPassword, transcoder: Transcoder) -> CredentialRow:
         return cls(
+            **{name: getattr(credential, name) for name in _AS_ON_THE_AGGREGATE},
             credential_id=credential.id,
-            client_ext_id=credential.client_ext_id,
-            user_ext_id=credential.user_ext_id,
-            ext_id=credential.ext_id,
-            policy_ext_id=credential.policy_ext_id,
             state_name=credential.state.value,
             state_before_lock=(
                 credential.state_before_lock.value if credential.state_before_lock else None
             ),
-            locked_until=credential.locked_until,
-            reset_count=credential.reset_count,
-            failed_login_count=credential.failed_login_count,
-            version=credential.version,
             last_modified=credential.modified_on,
             state=transcoder.encode(state_of(credential)),
         )
@@ -58,7 +52,57 @@ class CredentialRow:
         return tuple(vars(self).values())
 
 
-COLUMNS = tuple(CredentialRow.__dataclass_fields__)
+# columns that hold the aggregate's attribute of the same name, as it is
+_AS_ON_THE_AGGREGATE = (
+    "client_ext_id",
+    "user_ext_id",
+    "ext_id",
+    "policy_ext_id",
+    "locked_until",
+    "reset_count",
+    "failed_login_count",
+    "version",
+)
+# The view's table is CredentialRow: its fields are the columns, in order, the first the key;
+# each dialect's DDL is derived from their types (`create_table_sql`).
+COLUMNS = tuple(field.name for field in fields(CredentialRow))
+INDEXES: tuple[tuple[str, tuple[str, ...], bool], ...] = (
+    # (name suffix, columns, unique)
+    ("client_user", ("client_ext_id", "user_ext_id"), True),
+    ("client_state", ("client_ext_id", "state_name", "user_ext_id"), False),
+    ("reset_count", ("reset_count",), False),
+    ("version", ("version",), False),
+)
+_SQL_TYPES: dict[str, dict[type, str]] = {
+    "postgresql": {
+        UUID: "uuid",
+        str: "text",
+        datetime: "timestamptz",
+        int: "integer",
+        bytes: "bytea",
+    },
+    "sqlite": {UUID: "TEXT", str: "TEXT", datetime: "TEXT", int: "INTEGER", bytes: "BLOB"},
+}
+
+
+def create_table_sql(table: str, dialect: str) -> list[str]:
+    """CREATE TABLE and its indexes for `dialect` (`postgresql` or `sqlite`), idempotent."""
+    types = _SQL_TYPES[dialect]
+    hints = get_type_hints(CredentialRow)
+    definitions = []
+    for position, name in enumerate(COLUMNS):
+        hint = hints[name]
+        nullable = get_origin(hint) in (Union, UnionType) and type(None) in get_args(hint)
+        base = next(a for a in get_args(hint) if a is not type(None)) if nullable else hint
+        constraint = " PRIMARY KEY" if position == 0 else ("" if nullable else " NOT NULL")
+        definitions.append(f"{name} {types[base]}{constraint}")
+    statements = [f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(definitions)})"]
+    for suffix, columns, unique in INDEXES:
+        kind = "UNIQUE INDEX" if unique else "INDEX"
+        statements.append(
+            f"CREATE {kind} IF NOT EXISTS {table}_{suffix} ON {table} ({', '.join(columns)})"
+        )
+    return statements
 
 
 def effective_state_sql(now: str) -> str:

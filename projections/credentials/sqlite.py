@@ -16,28 +16,24 @@ from service.domain.credential import TempStrongPassword
 from ..folding import decode_credential_events, timestamp_of
 from ..follower import Handled
 from ..parking import FailureCounter, ParkedEvent
+from ..tracking import TRACKING_TABLE
 from .rows import (
     COLUMNS,
     VIEW_NAME,
     CredentialRow,
     apply_events,
+    create_table_sql,
     decode_credential,
     effective_state_sql,
 )
 
-# The view's name is a constant, not input.
-_DDL = f"""
-CREATE TABLE IF NOT EXISTS {VIEW_NAME} (
-    credential_id TEXT PRIMARY KEY, client_ext_id TEXT NOT NULL, user_ext_id TEXT NOT NULL,
-    ext_id TEXT NOT NULL, policy_ext_id TEXT NOT NULL, state_name TEXT NOT NULL,
-    state_before_lock TEXT, locked_until TEXT, reset_count INTEGER NOT NULL,
-    failed_login_count INTEGER NOT NULL, version INTEGER NOT NULL, last_modified TEXT NOT NULL,
-    state BLOB NOT NULL);
-CREATE UNIQUE INDEX IF NOT EXISTS {VIEW_NAME}_client_user
-    ON {VIEW_NAME} (client_ext_id, user_ext_id);
-CREATE TABLE IF NOT EXISTS projection_tracking (name TEXT PRIMARY KEY, position INTEGER NOT NULL);
-INSERT OR IGNORE INTO projection_tracking (name, position) VALUES ('{VIEW_NAME}', 0);
+# The names are constants, not input.
+_TRACKING = f"""
+CREATE TABLE IF NOT EXISTS {TRACKING_TABLE} (name TEXT PRIMARY KEY, position INTEGER NOT NULL);
+INSERT OR IGNORE INTO {TRACKING_TABLE} (name, position) VALUES ('{VIEW_NAME}', 0);
 """  # noqa: S608
+_POSITION = f"SELECT position FROM {TRACKING_TABLE} WHERE name = ?"  # noqa: S608
+_SET_POSITION = f"UPDATE {TRACKING_TABLE} SET position = ? WHERE name = ?"  # noqa: S608
 
 
 class SqliteCredentialsView:
@@ -47,7 +43,9 @@ class SqliteCredentialsView:
 
     def __init__(self, path: str, mapper: Mapper[UUID]) -> None:
         self._connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._connection.executescript(_DDL)
+        for statement in create_table_sql(VIEW_NAME, "sqlite"):
+            self._connection.execute(statement)
+        self._connection.executescript(_TRACKING)
         self._lock = threading.Lock()
         self._mapper = mapper
         self._failures = FailureCounter(VIEW_NAME)
@@ -58,9 +56,7 @@ class SqliteCredentialsView:
 
     def _position(self) -> int:
         with self._lock:
-            row = self._connection.execute(
-                "SELECT position FROM projection_tracking WHERE name = ?", (VIEW_NAME,)
-            ).fetchone()
+            row = self._connection.execute(_POSITION, (VIEW_NAME,)).fetchone()
         return int(row[0]) if row else 0
 
     async def handle(self, batch: Sequence[Notification]) -> Handled:
@@ -75,9 +71,7 @@ class SqliteCredentialsView:
             cursor = self._connection.cursor()
             cursor.execute("BEGIN IMMEDIATE")
             try:
-                position = cursor.execute(
-                    "SELECT position FROM projection_tracking WHERE name = ?", (VIEW_NAME,)
-                ).fetchone()[0]
+                position = cursor.execute(_POSITION, (VIEW_NAME,)).fetchone()[0]
                 fresh = [n for n in batch if n.id > position]
                 decoded, parked = decode_credential_events(self._mapper, fresh, self._failures)
                 current: dict[UUID, TempStrongPassword | None] = {}
@@ -106,10 +100,7 @@ class SqliteCredentialsView:
                         values,
                     )
                 if fresh:
-                    cursor.execute(
-                        "UPDATE projection_tracking SET position = ? WHERE name = ?",
-                        (fresh[-1].id, VIEW_NAME),
-                    )
+                    cursor.execute(_SET_POSITION, (fresh[-1].id, VIEW_NAME))
                 cursor.execute("COMMIT")
             except BaseException:
                 cursor.execute("ROLLBACK")

@@ -27,7 +27,7 @@ class Outgoing:
     message_id: str
     body: bytes
     correlation_id: str | None
-    # the W3C trace context the event was stored under (service/tracing.py), if any
+    # the W3C trace context the event was stored under (service/observability/tracing.py), if any
     trace_context: dict[str, str] | None = None
 
 

@@ -33,6 +33,7 @@ from ..domain.states import CredentialState, StateChangeReason
 from ..domain.validation import CLIENT_EXT_ID, EXT_ID
 from ..observability.correlation import REQUEST_ID
 from ..observability.tracing import TRACEPARENT, TRACEPARENT_SYNTAX, TRACESTATE, TRACESTATE_SYNTAX
+from .casing import camel
 from .cloudevents import (
     CONTENT_TYPE,
     DATA_CONTENT_TYPE,
@@ -40,7 +41,6 @@ from .cloudevents import (
     SOURCE,
     SPEC_VERSION,
     CredentialEventData,
-    _camel,
     cloud_event_type,
     routing_key,
 )
@@ -407,7 +407,7 @@ def _credential_event_data() -> dict[str, Any]:
 
 def _data_of(short: str) -> dict[str, Any]:
     _, description, always = _EVENTS[short]
-    names = {item.name: _camel(item.name) for item in fields(CredentialEventData)}
+    names = {item.name: camel(item.name) for item in fields(CredentialEventData)}
     _check_names(dict.fromkeys(always), set(names), f"fields {short} names", subset=True)
     schema: dict[str, Any] = {
         "title": f"data of {cloud_event_type(short)}",
@@ -420,7 +420,7 @@ def _data_of(short: str) -> dict[str, Any]:
 
 
 def _cloud_event_schema(short: str) -> dict[str, Any]:
-    identifiers = {"client": CLIENT_EXT_ID, "user": EXT_ID}
+    identifiers = {"clientExtId": CLIENT_EXT_ID, "userExtId": EXT_ID}
     return {
         "type": "object",
         "title": cloud_event_type(short),
@@ -453,7 +453,7 @@ def _cloud_event_schema(short: str) -> dict[str, Any]:
                 "pattern": _template_pattern(SOURCE, identifiers),
                 "description": (
                     "The credential's REST resource, "
-                    f"`{SOURCE.format(client='<clientExtId>', user='<userExtId>')}`."
+                    f"`{SOURCE.format(clientExtId='<clientExtId>', userExtId='<userExtId>')}`."
                 ),
             },
             "type": {"type": "string", "const": cloud_event_type(short)},
@@ -632,7 +632,7 @@ def _json_shape(
     """Each field's JSON name, and the JSON names of the fields always present: those `to_json`
     keeps when every field that may be None is None, and those in `published` (what the
     publisher makes, where it fills optional fields)."""
-    names = {item.name: _camel(item.name) for item in fields(cls)}
+    names = {item.name: camel(item.name) for item in fields(cls)}
     full = _sample_instance(cls, sparse=False).to_json()
     if set(full) != set(names.values()):
         raise ValueError(f"{cls.__name__}.to_json names differ from its fields: {sorted(full)}")

@@ -10,20 +10,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
 from ..domain.credential import CREDENTIAL_TYPE, TempStrongPassword
 from ..domain.ids import event_id
+from .casing import camel
+from .credential import credential_fields
 from .dates import iso
+from .paths import CREDENTIAL_PATH
 
 CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
 DATA_CONTENT_TYPE = "application/json"
 SPEC_VERSION = "1.0"
 TYPE_PREFIX = "ch.nevis.idm.tempstrongpassword."
 ROUTING_SEGMENT = "tempstrongpassword"
-SOURCE = "/nevisidm/api/core/v1/{client}/users/{user}/tempstrong-password"
+SOURCE = CREDENTIAL_PATH  # the credential's REST resource
 
 # stored event class name -> the short type of routing keys and CloudEvent types
 EVENT_TYPES: dict[str, str] = {
@@ -77,34 +80,16 @@ class CredentialEventData:
     @classmethod
     def of(cls, credential: TempStrongPassword, at: datetime) -> CredentialEventData:
         """The credential as it reads at `at` (the event's time: a tmp-lock may have ended)."""
-        state, reason = credential.effective_state(at)
-        return cls(
-            created=credential.created_on,
-            last_modified=credential.modified_on,
-            version=credential.version,
-            ext_id=credential.ext_id,
-            user_ext_id=credential.user_ext_id,
-            client_ext_id=credential.client_ext_id,
-            policy_ext_id=credential.policy_ext_id,
-            state_name=state.value,
-            state_change_reason=reason.value if reason else None,
-            state_change_detail=credential.state_change_detail,
-            last_successful_login_date=credential.last_successful_login,
-            successful_login_count=credential.successful_login_count,
-            last_failed_login_date=credential.last_failed_login,
-            failed_login_count=credential.failed_login_count,
-            modification_comment=credential.modification_comment,
-            reset_count=credential.reset_count,
-            created_by=credential.created_by,
-            modified_by=credential.modified_by,
-        )
+        read = credential_fields(credential, at)
+        values = {f.name: read[camel(f.name)] for f in fields(cls) if camel(f.name) in read}
+        return cls(**values, client_ext_id=credential.client_ext_id)
 
     def to_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {}
         for name, value in vars(self).items():
             if value is None:
                 continue
-            document[_camel(name)] = iso(value) if isinstance(value, datetime) else value
+            document[camel(name)] = iso(value) if isinstance(value, datetime) else value
         return document
 
 
@@ -120,7 +105,9 @@ def cloud_event(
     return {
         "specversion": SPEC_VERSION,
         "id": str(event_id(domain_event.originator_id, domain_event.originator_version)),
-        "source": SOURCE.format(client=credential.client_ext_id, user=credential.user_ext_id),
+        "source": SOURCE.format(
+            clientExtId=credential.client_ext_id, userExtId=credential.user_ext_id
+        ),
         "type": cloud_event_type(short),
         "subject": credential.ext_id,
         "time": iso(domain_event.timestamp),
@@ -132,8 +119,3 @@ def cloud_event(
 
 def encode(document: dict[str, Any]) -> bytes:
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)

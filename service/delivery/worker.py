@@ -82,7 +82,7 @@ class Incoming:
     message_id: str
     attempt: int = 1
     correlation_id: str | None = None
-    # the W3C trace context the publisher sent the message under (service/tracing.py)
+    # the W3C trace context the publisher sent the message under (service/observability/tracing.py)
     trace_context: Mapping[str, str] | None = None
 
 

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from ..commands.outcomes import CredentialOutcome, UserProfile
+from ..contracts.paths import CREDENTIAL_PATH, USER_PATH
 from ..domain.credential import TempStrongPassword
 from ..domain.errors import Conflict
 from ..domain.states import CredentialState
 from ..security.access import Principal, authorize
-from ..security.permissions import Permission
 from .context import ApiContext, context_of
 from .errors import ApiError
 from .middlewares import PRINCIPAL
@@ -29,42 +29,25 @@ from .parsing import (
     path_ids,
 )
 from .render import credential_body, event_item, user_body
+from .requirements import (
+    CAN_CREATE_CREDENTIAL,
+    CAN_CREATE_CREDENTIAL_WITH_STATE,
+    CAN_CREATE_USER,
+    CAN_DELETE_CREDENTIAL,
+    CAN_DELETE_USER,
+    CAN_GET_CREDENTIAL,
+    CAN_GET_USER,
+    CAN_LIST_CREDENTIALS,
+    CAN_LIST_EVENTS,
+    CAN_MODIFY_CREDENTIAL,
+    CAN_RESET_CREDENTIAL,
+    CAN_VERIFY_CREDENTIAL,
+    Access,
+)
 
-BASE = "/nevisidm/api/core/v1"
-USERS = BASE + "/{clientExtId}/users"
-USER = USERS + "/{userExtId}"
-CREDENTIAL = USER + "/tempstrong-password"
-CREDENTIAL_LIST = BASE + "/{clientExtId}/tempstrong-passwords"
 REPLAYED_HEADER = "Idempotent-Replayed"
 
 _Command = Callable[[str | None], Awaitable[CredentialOutcome]]
-
-
-@dataclass(frozen=True)
-class Access:
-    """Who may call an operation: a token with every permission listed (and the client in its
-    scope), or, where `self_admin`, the user themself. The OpenAPI document lists the same."""
-
-    permissions: tuple[Permission, ...]
-    self_admin: bool = False
-
-
-CAN_CREATE_USER = Access((Permission.USER_CREATE,))
-CAN_GET_USER = Access((Permission.USER_VIEW,), self_admin=True)
-CAN_DELETE_USER = Access((Permission.USER_DELETE,))
-CAN_CREATE_CREDENTIAL = Access((Permission.CREDENTIAL_CREATE,))
-CAN_CREATE_CREDENTIAL_WITH_STATE = Access(
-    (Permission.CREDENTIAL_CREATE, Permission.CREDENTIAL_CHANGE_STATE)
-)
-CAN_GET_CREDENTIAL = Access((Permission.CREDENTIAL_VIEW,), self_admin=True)
-CAN_MODIFY_CREDENTIAL = Access((Permission.CREDENTIAL_MODIFY, Permission.CREDENTIAL_VIEW))
-CAN_RESET_CREDENTIAL = Access(
-    (Permission.CREDENTIAL_VIEW, Permission.CREDENTIAL_MODIFY), self_admin=True
-)
-CAN_DELETE_CREDENTIAL = Access((Permission.CREDENTIAL_DELETE,), self_admin=True)
-CAN_VERIFY_CREDENTIAL = Access((Permission.CREDENTIAL_VERIFY,))
-CAN_LIST_EVENTS = Access((Permission.CREDENTIAL_VIEW,))
-CAN_LIST_CREDENTIALS = Access((Permission.CREDENTIAL_VIEW,))
 
 
 @dataclass(frozen=True)
@@ -90,7 +73,7 @@ def _caller(request: web.Request, access: Access) -> tuple[ApiContext, Caller]:
 
 
 def _credential_location(client: str, user: str) -> str:
-    return CREDENTIAL.format(clientExtId=client, userExtId=user)
+    return CREDENTIAL_PATH.format(clientExtId=client, userExtId=user)
 
 
 def _render(
@@ -117,7 +100,7 @@ async def create_user(request: web.Request) -> web.Response:
         language=body.get("language"),
     )
     user = await ctx.run(ctx.commands.users.register, caller.client, body["extId"], profile)
-    location = USER.format(clientExtId=caller.client, userExtId=user.ext_id)
+    location = USER_PATH.format(clientExtId=caller.client, userExtId=user.ext_id)
     return web.json_response(user_body(user), status=201, headers={"Location": location})
 
 

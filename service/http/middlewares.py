@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from ..contracts.paths import BASE_PATH
 from ..domain.errors import DomainError
 from ..eventstore.port import StoreUnavailable
 from ..observability.correlation import is_valid_request_id
@@ -18,7 +19,7 @@ from .context import context_of
 from .errors import ApiError, error_response
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-API_PREFIX = "/nevisidm/api/core/v1/"
+API_PREFIX = BASE_PATH + "/"
 REQUEST_ID_HEADER = "X-Request-Id"
 PRINCIPAL = web.RequestKey("principal", Principal)
 # the port's outage error; TimeoutError: the request's deadline passed while waiting on a call

@@ -1,8 +1,8 @@
 """The OpenAPI 3.0 document of the HTTP API (SPEC section 3), built from the code that answers.
 
 Where its facts come from (so it cannot drift from them):
-- paths: the handlers' path constants, the ones app.py registers (a test checks each route is here);
-- permissions: the handlers' `Access` constants, the very objects `_caller` enforces;
+- paths and what each operation says: routes.py, the table app.py registers routes from;
+- permissions: requirements.py's `Access` constants, the very objects the handlers enforce;
 - request bodies: parsing.py's `Field` specs (type, required, length, pattern, choices, text);
   the address checks of domain/addresses.py are described by `_CHECKS` (E.164 pattern, lengths);
 - query and header parameters: parsing.py's page limits, state names and Idempotency-Key grammar,
@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from http import HTTPStatus
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from ..contracts.cloudevents import EVENT_TYPES
-from ..domain import errors as domain
 from ..domain.addresses import (
     EMAIL_MAX_LENGTH,
     LANGUAGE_MAX_LENGTH,
@@ -40,23 +38,21 @@ from ..observability.correlation import REQUEST_ID
 from . import handlers as h
 from .errors import STATUS_BY_CODE
 from .middlewares import REQUEST_ID_HEADER
+from .operation import JSON, Operation, Success
 from .parsing import (
     CREATE_CREDENTIAL_FIELDS,
-    DEFAULT_PAGE_LIMIT,
     IDEMPOTENCY_KEY,
     IDEMPOTENCY_KEY_HEADER,
     INT_MAX,
     MAX_BODY_BYTES,
-    MAX_PAGE_LIMIT,
     PATCH_CREDENTIAL_FIELDS,
     STATE_NAMES,
     USER_FIELDS,
     VERIFY_FIELDS,
     Field,
 )
-
-JSON = "application/json"
-ASYNCAPI_PATH = "/asyncapi.json"  # served by app.py (SPEC section 4)
+from .requirements import Access
+from .routes import ROUTES, Route
 
 # What a client can use for the fields that parsing.py checks with a function of
 # domain/addresses.py. Each pattern is implied by the check (the server may refuse more).
@@ -173,7 +169,7 @@ def _open_enum(values: Iterable[str], description: str, example: str) -> dict[st
     }
 
 
-def _required_permissions(access: h.Access, also: str = "") -> str:
+def _required_permissions(access: Access, also: str = "") -> str:
     """As the seed page writes them: `A,B or SelfAdmin Role`."""
     text = ",".join(p.value for p in access.permissions) + also
     return text + (" or SelfAdmin Role" if access.self_admin else "")
@@ -233,23 +229,19 @@ def _headers(*names: str) -> dict[str, Any]:
     return {name: _ref("headers", name) for name in (REQUEST_ID_HEADER, *names)}
 
 
-def _success(
-    description: str,
-    schema: str | None = None,
-    *,
-    headers: tuple[str, ...] = (),
-    media_type: str = JSON,
-    examples: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    response: dict[str, Any] = {"description": description, "headers": _headers(*headers)}
-    if schema is not None:
-        content: dict[str, Any] = {"schema": _schema(schema)}
-        if examples:
+def _success(success: Success, examples: dict[str, Any]) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": success.description,
+        "headers": _headers(*success.headers),
+    }
+    if success.schema is not None:
+        content: dict[str, Any] = {"schema": _schema(success.schema)}
+        if success.examples:
             content["examples"] = {
-                name: {"summary": summary, "value": value}
-                for name, (summary, value) in examples.items()
+                name: {"summary": summary, "value": examples[example]}
+                for name, (summary, example) in success.examples.items()
             }
-        response["content"] = {media_type: content}
+        response["content"] = {success.media_type: content}
     return response
 
 
@@ -291,435 +283,80 @@ def _error_responses(
 # -- operations --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Operation:
-    method: str
-    path: str
-    operation_id: str
-    tag: str
-    summary: str
-    description: str
-    responses: dict[str, Any]
-    access: h.Access | None = None  # None: a system endpoint, no token
-    errors: tuple[str, ...] = ()  # beyond those of every API operation
-    body: str | None = None  # the request body's schema component
-    body_required: bool = True
-    reads_body: bool = False  # a body sent is checked (413, 415) even without a schema
-    parameters: tuple[dict[str, Any], ...] = ()
-    meanings: dict[str, str] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def document(self) -> dict[str, Any]:
-        path_params = [
-            _ref("parameters", name)
-            for name in ("clientExtId", "userExtId")
-            if "{" + name + "}" in self.path
-        ]
-        common = _SYSTEM_ERRORS if self.access is None else _API_ERRORS
-        errors = (*self.errors, *common)  # its own first: verify's 401 is about the password
-        if self.body is not None or self.reads_body:
-            errors = (*errors, *_BODY_ERRORS)
-        operation: dict[str, Any] = {
-            "operationId": self.operation_id,
-            "tags": [self.tag],
-            "summary": self.summary,
-            "description": self.description,
+def _operation_document(route: Route, examples: dict[str, Any]) -> dict[str, Any]:
+    operation = route.operation
+    path_params = [
+        _ref("parameters", name)
+        for name in ("clientExtId", "userExtId")
+        if "{" + name + "}" in route.path
+    ]
+    parameters = [_ref("parameters", p) if isinstance(p, str) else p for p in operation.parameters]
+    common = _SYSTEM_ERRORS if operation.access is None else _API_ERRORS
+    errors = (*operation.errors, *common)  # its own first: verify's 401 is about the password
+    if operation.body is not None or operation.reads_body:
+        errors = (*errors, *_BODY_ERRORS)
+    document: dict[str, Any] = {
+        "operationId": operation.operation_id,
+        "tags": [operation.tag],
+        "summary": operation.summary,
+        "description": _description(operation),
+    }
+    if path_params or parameters:
+        document["parameters"] = [*path_params, *parameters]
+    if operation.body is not None:
+        document["requestBody"] = {
+            "required": operation.body_required,
+            "content": {JSON: {"schema": _schema(operation.body)}},
         }
-        if path_params or self.parameters:
-            operation["parameters"] = [*path_params, *self.parameters]
-        if self.body is not None:
-            operation["requestBody"] = {
-                "required": self.body_required,
-                "content": {JSON: {"schema": _schema(self.body)}},
-            }
-        responses = {**self.responses, **_error_responses(errors, self.meanings)}
-        operation["responses"] = dict(sorted(responses.items()))
-        if self.access is None:
-            operation["security"] = []
-        else:
-            operation["x-required-permissions"] = [p.value for p in self.access.permissions]
-            operation["x-self-admin"] = self.access.self_admin
-        operation.update(self.extra)
-        return operation
+    responses = {
+        status: _success(success, examples) for status, success in operation.responses.items()
+    }
+    responses.update(_error_responses(errors, operation.meanings))
+    document["responses"] = dict(sorted(responses.items()))
+    if operation.access is None:
+        document["security"] = []
+    else:
+        document["x-required-permissions"] = [p.value for p in operation.access.permissions]
+        document["x-self-admin"] = operation.access.self_admin
+    if operation.access_with is not None:
+        named, access = operation.access_with
+        document[f"x-required-permissions-with-{named}"] = [p.value for p in access.permissions]
+    return document
 
 
-def _described(access: h.Access, text: str, also: str = "") -> str:
-    return f"Required permission(s): {_required_permissions(access, also)}\n\n{text}"
-
-
-_SELF_ADMIN_NOTE = (
-    "In self-admin mode, a valid JWT token must be provided in the X-Token request header; "
-    "the response then omits `createdBy` and `modifiedBy`."
-)
-_IDEMPOTENT = _ref("parameters", IDEMPOTENCY_KEY_HEADER)
-
-
-def _operations() -> tuple[Operation, ...]:
-    with_state = set(h.CAN_CREATE_CREDENTIAL_WITH_STATE.permissions) - set(
-        h.CAN_CREATE_CREDENTIAL.permissions
+def _description(operation: Operation) -> str:
+    """The seed page's form: `Since`, then `Required permission(s)`, then the text."""
+    if operation.access is None:
+        return operation.description
+    also = ""
+    if operation.access_with is not None:
+        named, access = operation.access_with
+        extra = set(access.permissions) - set(operation.access.permissions)
+        also = " (+" + ",".join(sorted(p.value for p in extra)) + f" when {named} is given)"
+    text = (
+        f"Required permission(s): {_required_permissions(operation.access, also)}\n\n"
+        f"{operation.description}"
     )
-    also = " (+" + ",".join(sorted(p.value for p in with_state)) + " when stateName is given)"
-    credential_example = _credential_examples()
-    return (
-        Operation(
-            "post",
-            h.USERS,
-            "createUser",
-            "Users",
-            "Create a user",
-            _described(
-                h.CAN_CREATE_USER,
-                "Registers a user of the client (again, once it was deleted). The body is the "
-                "user's profile; the response is that profile plus `created`, `lastModified` "
-                "and `version`.",
-            ),
-            {"201": _success("The user was created.", "User", headers=("Location",))},
-            h.CAN_CREATE_USER,
-            (domain.AlreadyExists.code, domain.Conflict.code),
-            body="UserCreate",
-            meanings={
-                "errors.noRecord": "no such client",
-                "errors.alreadyExists": "the user exists already",
-            },
-        ),
-        Operation(
-            "get",
-            h.USER,
-            "getUser",
-            "Users",
-            "Get a user",
-            _described(h.CAN_GET_USER, "The user's profile."),
-            {"200": _success("The user.", "User")},
-            h.CAN_GET_USER,
-        ),
-        Operation(
-            "delete",
-            h.USER,
-            "deleteUser",
-            "Users",
-            "Delete a user and its temporary strong password",
-            _described(h.CAN_DELETE_USER, "Deletes the user and its credential in one change."),
-            {"204": _success("The user and its credential were deleted.")},
-            h.CAN_DELETE_USER,
-            (domain.Conflict.code,),
-        ),
-        Operation(
-            "post",
-            h.CREDENTIAL,
-            "createTempStrongPassword",
-            "TempStrongPassword",
-            "Create the temporary strong password",
-            _described(
-                h.CAN_CREATE_CREDENTIAL,
-                "Creates the user's credential (one per user) under the client's default policy "
-                "or the one named. The response always carries the credential; "
-                "`tempStrongPassword` holds fragment0 (with `sendingMethod: None` the whole "
-                "password) only when the policy exposes it, and the out-of-band channel carries "
-                "the rest. A body-less request needs no `Content-Type`.",
-                also,
-            ),
-            {
-                "201": _success(
-                    "The credential was created; `Location` is its path. `tempStrongPassword` "
-                    "is absent when the policy does not expose the fragment, and on a replay.",
-                    "TempStrongPassword",
-                    headers=("Location", h.REPLAYED_HEADER),
-                    examples={
-                        "exposed": ("The policy exposes fragment0", credential_example["created"]),
-                        "hidden": (
-                            "The policy does not expose it (or a replay)",
-                            credential_example["created-hidden"],
-                        ),
-                    },
-                )
-            },
-            h.CAN_CREATE_CREDENTIAL,
-            (
-                domain.AlreadyExists.code,
-                domain.Conflict.code,
-                domain.PolicyNotAllowed.code,
-                domain.StateNotAllowed.code,
-                domain.MissingDeliveryAddress.code,
-                domain.DeliveryNotConfigured.code,
-            ),
-            body="CredentialCreate",
-            body_required=False,
-            parameters=(_IDEMPOTENT,),
-            meanings={
-                "errors.forbidden": "the token does not permit this operation on this client or "
-                "user (or names stateName without AccessControl.CredentialChangeState)",
-            },
-            extra={
-                "x-required-permissions-with-stateName": [
-                    p.value for p in h.CAN_CREATE_CREDENTIAL_WITH_STATE.permissions
-                ]
-            },
-        ),
-        Operation(
-            "get",
-            h.CREDENTIAL,
-            "getTempStrongPassword",
-            "TempStrongPassword",
-            "Get the temporary strong password",
-            _described(
-                h.CAN_GET_CREDENTIAL,
-                "The credential as stored: `tempStrongPassword` is the salted hash with its "
-                "algorithm prefix. Reflects every acknowledged write. " + _SELF_ADMIN_NOTE,
-            ),
-            {
-                "200": _success(
-                    "The credential.",
-                    "TempStrongPassword",
-                    examples={"stored": ("The stored credential", credential_example["get"])},
-                )
-            },
-            h.CAN_GET_CREDENTIAL,
-        ),
-        Operation(
-            "patch",
-            h.CREDENTIAL,
-            "modifyTempStrongPassword",
-            "TempStrongPassword",
-            "Modify the state, policy or comment of the temporary strong password",
-            _described(
-                h.CAN_MODIFY_CREDENTIAL,
-                "Optimistic locking: `version` must be the credential's current version (else "
-                "409). A change of state (e.g. `active` to unlock) ends any lock and zeroes "
-                "`failedLoginCount`; a PATCH that keeps the state keeps a running lock as it is. "
-                "A PATCH never sets `tmp-locked` or `fail-locked` (422).",
-            ),
-            {
-                "200": _success(
-                    "The modified credential (without `tempStrongPassword`).",
-                    "TempStrongPassword",
-                    examples={"modified": ("An admin unlock", credential_example["patch"])},
-                )
-            },
-            h.CAN_MODIFY_CREDENTIAL,
-            (domain.Conflict.code, domain.PolicyNotAllowed.code, domain.StateNotAllowed.code),
-            body="CredentialPatch",
-        ),
-        Operation(
-            "delete",
-            h.CREDENTIAL,
-            "deleteTempStrongPassword",
-            "TempStrongPassword",
-            "Delete the temporary strong password",
-            _described(h.CAN_DELETE_CREDENTIAL, "Deletes the user's credential."),
-            {"204": _success("The credential was deleted.")},
-            h.CAN_DELETE_CREDENTIAL,
-            (domain.Conflict.code,),
-        ),
-        Operation(
-            "post",
-            h.CREDENTIAL + "/reset",
-            "resetTempStrongPassword",
-            "TempStrongPassword",
-            "Reset the temporary strong password",
-            "Since: 8.2511.0\n\n"
-            + _described(
-                h.CAN_RESET_CREDENTIAL,
-                "Resets the temporary strong password for the specified user, generating a new "
-                "server-side password and resetting the credential state to initial.\n\n"
-                "The operation will fail if the reset count has reached the maximum allowed by "
-                "the configured policy (`maxResetCount`).\n\n"
-                "Depending on the policy configuration, the response may contain a "
-                "tempStrongPassword field holding the new plaintext password fragment for "
-                "out-of-band delivery to the user. If the policy does not expose the fragment, "
-                "204 No Content is returned instead of a response body.\n\n"
-                + _SELF_ADMIN_NOTE
-                + "\n\nThe request has no body; one sent all the same must be JSON (else 415) "
-                f"of at most {MAX_BODY_BYTES // 1024} KiB (else 413) without fields.",
-            ),
-            {
-                "200": _success(
-                    "Temporary strong password reset successfully. `tempStrongPassword` holds "
-                    "the new fragment (absent on an idempotent replay).",
-                    "TempStrongPassword",
-                    headers=(h.REPLAYED_HEADER,),
-                    examples={
-                        "reset": ("fragment0 of the new password", credential_example["reset"])
-                    },
-                ),
-                "204": _success(
-                    "Temporary strong password reset successfully; the policy does not expose "
-                    "the password fragment, so there is no body.",
-                    headers=(h.REPLAYED_HEADER,),
-                ),
-            },
-            h.CAN_RESET_CREDENTIAL,
-            (
-                domain.Conflict.code,
-                domain.MaxResetCountReached.code,
-                domain.CredentialArchived.code,
-                domain.MissingDeliveryAddress.code,
-                domain.DeliveryNotConfigured.code,
-            ),
-            reads_body=True,
-            parameters=(_IDEMPOTENT,),
-        ),
-        Operation(
-            "post",
-            h.CREDENTIAL + "/verify",
-            "verifyTempStrongPassword",
-            "TempStrongPassword",
-            "Verify a password",
-            _described(
-                h.CAN_VERIFY_CREDENTIAL,
-                "Checks the whole password (fragment0 followed by fragment1). A success moves "
-                "`initial` to `active` and zeroes `failedLoginCount`.\n\n"
-                "**A 401 has two meanings**, told apart by `errors[0].code`: "
-                "`errors.invalidCredential` is the answer to the password (the attempt was "
-                "counted; do NOT refresh the token and retry), `errors.unauthorized` is about "
-                "the token (refresh it and retry). 423 means nothing was checked or counted.",
-            ),
-            {"200": _success("The password is right.", "VerifyResult")},
-            h.CAN_VERIFY_CREDENTIAL,
-            (
-                domain.InvalidCredential.code,
-                domain.Conflict.code,
-                domain.CredentialLocked.code,
-                domain.CredentialNotUsable.code,
-            ),
-            body="VerifyRequest",
-        ),
-        Operation(
-            "get",
-            h.CREDENTIAL + "/events",
-            "listTempStrongPasswordEvents",
-            "TempStrongPassword",
-            "List the credential's events",
-            _described(
-                h.CAN_LIST_EVENTS,
-                "The credential's audit trail from the event store, oldest first, without "
-                "secrets (no hash, no sealed delivery).",
-            ),
-            {
-                "200": _success(
-                    "The events.",
-                    "EventList",
-                    examples={"trail": ("A create, then a reset", _event_list_example())},
-                )
-            },
-            h.CAN_LIST_EVENTS,
-        ),
-        Operation(
-            "get",
-            h.CREDENTIAL_LIST,
-            "listTempStrongPasswords",
-            "TempStrongPassword",
-            "List the client's temporary strong passwords",
-            _described(
-                h.CAN_LIST_CREDENTIALS,
-                "Served from the read model (may lag the event store, normally well under a "
-                "second), sorted by `userExtId`. Pass `_pagination.continuationToken` back as "
-                "`continuationToken` for the next page. Unknown query parameters are 400.",
-            ),
-            {
-                "200": _success(
-                    "A page of credentials.",
-                    "CredentialPage",
-                    examples={
-                        "page": (
-                            "A page with more to come",
-                            {
-                                "items": [credential_example["patch"]],
-                                "_pagination": {
-                                    "continuationToken": "eyJ2IjoxLCJhZnRlciI6InVzZXItMTIzIn0",
-                                    "limit": 1,
-                                },
-                            },
-                        )
-                    },
-                )
-            },
-            h.CAN_LIST_CREDENTIALS,
-            parameters=(
-                {
-                    "name": "stateName",
-                    "in": "query",
-                    "required": False,
-                    "description": "Only credentials in this state.",
-                    "schema": _schema("CredentialStateName"),
-                },
-                {
-                    "name": "limit",
-                    "in": "query",
-                    "required": False,
-                    "description": "The page size.",
-                    "schema": {
-                        "type": "integer",
-                        "minimum": 1,
-                        "maximum": MAX_PAGE_LIMIT,
-                        "default": DEFAULT_PAGE_LIMIT,
-                    },
-                },
-                {
-                    "name": "continuationToken",
-                    "in": "query",
-                    "required": False,
-                    "description": "The previous page's `_pagination.continuationToken`.",
-                    "schema": {"type": "string"},
-                },
-            ),
-            meanings={"errors.noRecord": "no such client"},
-        ),
-        Operation(
-            "get",
-            "/healthz",
-            "getHealth",
-            "System",
-            "Liveness",
-            "The process is alive (no dependency is checked). No token.",
-            {"200": _success("Alive.", "Health")},
-        ),
-        Operation(
-            "get",
-            "/readyz",
-            "getReadiness",
-            "System",
-            "Readiness",
-            "PostgreSQL is reachable and has the schema (RabbitMQ is not checked: its outage "
-            "must not take the API out of service). No token.",
-            {"200": _success("Ready to take traffic.", "Readiness")},
-            errors=("errors.unavailable",),
-            meanings={
-                "errors.unavailable": "not ready; the message says why (e.g. to run "
-                "`tempstrong migrate`)"
-            },
-        ),
-        Operation(
-            "get",
-            "/metrics",
-            "getMetrics",
-            "System",
-            "Prometheus metrics",
-            "The process's metrics in the Prometheus text format. No token.",
-            {"200": _success("The metrics.", "Metrics", media_type="text/plain")},
-        ),
-        Operation(
-            "get",
-            "/openapi.json",
-            "getOpenApi",
-            "System",
-            "This OpenAPI document",
-            "The HTTP API's contract. No token.",
-            {"200": _success("The OpenAPI 3.0 document.", "JsonDocument")},
-        ),
-        Operation(
-            "get",
-            ASYNCAPI_PATH,
-            "getAsyncApi",
-            "System",
-            "The AsyncAPI document",
-            "The contract of the credential events published on RabbitMQ (SPEC section 4). "
-            "No token.",
-            {"200": _success("The AsyncAPI 3 document.", "JsonDocument")},
-        ),
-    )
+    return f"Since: {operation.since}\n\n{text}" if operation.since else text
 
 
 # -- examples ----------------------------------------------------------------------------------
+
+
+def _examples() -> dict[str, Any]:
+    """The response examples routes.py names."""
+    credentials = _credential_examples()
+    return {
+        **credentials,
+        "events": _event_list_example(),
+        "page": {
+            "items": [credentials["patch"]],
+            "_pagination": {
+                "continuationToken": "eyJ2IjoxLCJhZnRlciI6InVzZXItMTIzIn0",
+                "limit": 1,
+            },
+        },
+    }
 
 
 def _credential_examples() -> dict[str, dict[str, Any]]:
@@ -1116,8 +753,9 @@ def build_openapi() -> dict[str, Any]:
     if missing:
         raise ValueError(f"error codes without a meaning or an example: {sorted(missing)}")
     paths: dict[str, dict[str, Any]] = {}
-    for operation in _operations():
-        paths.setdefault(operation.path, {})[operation.method] = operation.document()
+    examples = _examples()
+    for route in ROUTES:
+        paths.setdefault(route.path, {})[route.method] = _operation_document(route, examples)
     return {
         "openapi": "3.0.3",
         "info": {

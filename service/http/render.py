@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from ..contracts.casing import camel
+from ..contracts.credential import SECRET_FIELD, credential_fields
 from ..contracts.dates import iso
-from ..domain.credential import CREDENTIAL_TYPE, SECRET_EVENT_ATTRIBUTES, TempStrongPassword
+from ..domain.credential import SECRET_EVENT_ATTRIBUTES, TempStrongPassword
 from ..domain.ids import event_id
 from ..domain.user import User
 
@@ -23,30 +25,11 @@ def credential_body(
     include_actors: bool,
 ) -> dict[str, Any]:
     """Fields without a value are omitted. `temp_strong_password` is a hash or a fragment."""
-    state, reason = credential.effective_state(now)
-    body: dict[str, Any] = {
-        "created": iso(credential.created_on),
-        "lastModified": iso(credential.modified_on),
-        "version": credential.version,
-        "extId": credential.ext_id,
-        "userExtId": credential.user_ext_id,
-        "policyExtId": credential.policy_ext_id,
-        "stateName": state.value,
-        "stateChangeReason": reason.value if reason else None,
-        "stateChangeDetail": credential.state_change_detail,
-        "lastSuccessfulLoginDate": _iso_or_none(credential.last_successful_login),
-        "successfulLoginCount": credential.successful_login_count,
-        "lastFailedLoginDate": _iso_or_none(credential.last_failed_login),
-        "failedLoginCount": credential.failed_login_count,
-        "modificationComment": credential.modification_comment,
-        "type": CREDENTIAL_TYPE,
-        "tempStrongPassword": temp_strong_password,
-        "resetCount": credential.reset_count,
-    }
-    if include_actors:
-        body["createdBy"] = credential.created_by
-        body["modifiedBy"] = credential.modified_by
-    return {k: v for k, v in body.items() if v is not None}
+    body = credential_fields(credential, now)
+    body[SECRET_FIELD] = temp_strong_password
+    if not include_actors:
+        del body["createdBy"], body["modifiedBy"]
+    return {k: _jsonable(v) for k, v in body.items() if v is not None}
 
 
 def user_body(user: User) -> dict[str, Any]:
@@ -69,7 +52,7 @@ def event_item(domain_event: Any) -> dict[str, Any]:
     for name, value in vars(domain_event).items():
         if name in _EVENT_ENVELOPE_ATTRIBUTES or name in SECRET_EVENT_ATTRIBUTES:
             continue
-        data[_camel(name)] = _jsonable(value)
+        data[camel(name)] = _jsonable(value)
     delivery = getattr(domain_event, "delivery", None)
     if isinstance(delivery, dict):
         data["sendingMethod"] = delivery.get("sendingMethod")
@@ -82,16 +65,7 @@ def event_item(domain_event: Any) -> dict[str, Any]:
     }
 
 
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
 def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
         return iso(value)
     return value
-
-
-def _iso_or_none(moment: datetime | None) -> str | None:
-    return iso(moment) if moment is not None else None

@@ -31,5 +31,5 @@ def correlation_id_of(domain_event: Any) -> str | None:
 
 
 def trace_context_of(domain_event: Any) -> dict[str, str] | None:
-    """The W3C trace context stored with the event (service/tracing.py), if well-formed."""
+    """The W3C trace context stored with the event (observability/tracing.py), if well-formed."""
     return tracing.valid_context(getattr(domain_event, tracing.TRACE_CONTEXT_ATTRIBUTE, None))

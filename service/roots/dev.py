@@ -24,6 +24,7 @@ from projections.publisher.sink import MemoryTracking, PublisherMetrics, Publish
 
 from ..config import DEV, Settings
 from ..contracts.envelope import SealedDelivery
+from ..contracts.paths import BASE_PATH
 from ..delivery.backoff import Backoff
 from ..delivery.channels import Channel
 from ..delivery.channels.outbox import OutboxChannel
@@ -209,7 +210,7 @@ def dev_app(var_dir: Path, base: Settings) -> tuple[web.Application, DevKeys]:
 
 def banner(keys: DevKeys, listener: str) -> str:
     token = keys.sign(admin_claims(), lifetime_seconds=12 * 3600)
-    base = f"{listener}/nevisidm/api/core/v1/{DEV_CLIENT}"
+    base = f"{listener}{BASE_PATH}/{DEV_CLIENT}"
     return f"""
 tempstrong dev: embedded SQLite under ./var, for trying it out, never for production.
 Out-of-band messages go to files: mail and SMS to ./var/outbox, PDF letters to ./var/spool;

@@ -28,7 +28,8 @@ def tempstrong_version() -> str:
 
 @contextmanager
 def traced(process: str, *, api: bool = False) -> Iterator[None]:
-    """Traces the block's work if OTEL_* configure it (service/tracing.py); flushes at the end."""
+    """Traces the block's work if OTEL_* configure it (observability/tracing.py); flushes at the
+    end."""
     stop = tracing.start_tracing(process, tempstrong_version(), api=api)
     try:
         yield

@@ -28,13 +28,13 @@ import pytest
 
 from service.http.app import create_app
 from service.http.errors import STATUS_BY_CODE
-from service.http.openapi import ASYNCAPI_PATH
 from service.http.parsing import (
     CREATE_CREDENTIAL_FIELDS,
     PATCH_CREDENTIAL_FIELDS,
     USER_FIELDS,
     VERIFY_FIELDS,
 )
+from service.http.routes import ASYNCAPI_PATH
 from service.observability.correlation import REQUEST_ID
 from tests.security.routes import ROUTES
 from tests.support.http import BASE, credential_path, new_user_id, user_path

@@ -27,7 +27,7 @@ KILL_AFTER = 10
 def worker_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("ab") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "service.delivery"],
+            [sys.executable, "-m", "service.cli", "delivery"],
             cwd=ROOT,
             env={**os.environ, **env},
             stdout=sink,

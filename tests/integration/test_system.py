@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from service.http.app import create_app
-from service.http.openapi import ASYNCAPI_PATH
+from service.http.routes import ASYNCAPI_PATH
 from tests.support.http import Caller
 
 
