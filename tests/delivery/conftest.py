@@ -13,9 +13,9 @@ from service.delivery.dedup import ensure_schema
 from service.eventstore.application import EventStoreApp, postgres_env
 from service.security.devkeys import DevKeys
 from service.security.sealing import Opener, Sealer
-from tests.delivery.sinks import SmsSink, SmtpSink
 from tests.support.amqp import create_vhost, delete_vhost
 from tests.support.database import create_database, drop_database, url_for
+from tests.support.sinks import SmsSink, SmtpSink
 
 
 @pytest.fixture(scope="session")

@@ -16,19 +16,26 @@ from nacl.public import PrivateKey
 from pypdf import PdfReader
 
 from service.config import Settings
-from service.contracts.topology import DELIVERY_QUEUE
+from service.contracts.topology import (
+    DEAD_QUEUE,
+    DELIVERY_EXCHANGE,
+    DELIVERY_QUEUE,
+    DELIVERY_ROUTING_KEY,
+    queue,
+)
 from service.delivery.amqp import ATTEMPT_HEADER, retry_queue_name
 from service.delivery.backoff import Backoff
 from service.eventstore.application import EventStoreApp
 from service.roots.delivery import run as run_delivery
 from service.security.devkeys import DevKeys
 from service.security.sealing import Sealer, encode_key
-from tests.delivery.broker import Broker, broker_at
-from tests.delivery.envelopes import issue, unique, unique_mobile
-from tests.delivery.events import credential_with
-from tests.delivery.sinks import SmsSink, SmtpSink
-from tests.delivery.waiting import eventually
+from tests.support.amqp import queue_arguments
+from tests.support.delivery_broker import Broker, broker_at
+from tests.support.envelopes import issue, unique, unique_mobile
+from tests.support.events import credential_with
 from tests.support.process import free_port
+from tests.support.sinks import SmsSink, SmtpSink
+from tests.support.waiting import eventually
 
 MAX_ATTEMPTS = 3
 BACKOFF = Backoff(base=0.2, cap=1.0)
@@ -220,10 +227,20 @@ async def test_an_envelope_that_cannot_be_opened_is_dead_lettered(worker: Runnin
     await _until_dead(worker.broker, issued.message_id)
 
 
-async def test_topology_and_retry_queues_are_in_place(worker: RunningWorker) -> None:
+async def test_topology_and_retry_queues_are_in_place(worker: RunningWorker, amqp_url: str) -> None:
+    declared = await asyncio.to_thread(queue_arguments, amqp_url)
     for delay in BACKOFF.delays(MAX_ATTEMPTS):
-        assert await worker.broker.queue_depth(retry_queue_name(delay)) >= 0
-    assert await worker.broker.queue_depth(DELIVERY_QUEUE) >= 0
+        # each retry step waits its delay, then goes back to the delivery queue
+        assert declared[retry_queue_name(delay)] == {
+            "x-queue-type": "quorum",
+            "x-message-ttl": round(delay * 1000),
+            "x-dead-letter-exchange": DELIVERY_EXCHANGE,
+            "x-dead-letter-routing-key": DELIVERY_ROUTING_KEY,
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        }
+    assert declared[DELIVERY_QUEUE] == queue(DELIVERY_QUEUE).arguments
+    assert declared[DEAD_QUEUE] == queue(DEAD_QUEUE).arguments
 
 
 async def test_healthz_and_metrics_are_served(worker: RunningWorker) -> None:

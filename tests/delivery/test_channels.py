@@ -20,9 +20,9 @@ from service.delivery.channels.sms import HttpSmsChannel
 from service.delivery.failures import PermanentFailure, TransientFailure
 from service.delivery.texts import texts_for
 from service.domain.policy import SendingMethod
-from tests.delivery.envelopes import unique, unique_mobile
-from tests.delivery.sinks import BUSY_DOMAIN, REFUSED_DOMAIN, SmsSink, SmtpSink
+from tests.support.envelopes import unique, unique_mobile
 from tests.support.process import free_port
+from tests.support.sinks import BUSY_DOMAIN, REFUSED_DOMAIN, SmsSink, SmtpSink
 
 
 def request(method: SendingMethod, **overrides: object) -> SealedDelivery:

@@ -10,9 +10,9 @@ from service.delivery.failures import DependencyUnavailable
 from service.delivery.supersession import PostgresSupersession, RecorderSupersession
 from service.domain.credential import TempStrongPassword
 from service.eventstore.application import EventStoreApp
-from tests.delivery.envelopes import CLIENT, unique
-from tests.delivery.events import credential_with
 from tests.support.database import create_database, drop_database, url_for
+from tests.support.envelopes import CLIENT, unique
+from tests.support.events import credential_with
 
 
 async def test_ensure_schema_is_idempotent(pool: asyncpg.Pool) -> None:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from service.contracts.envelope import DeliveryEnvelope, MalformedEnvelope, open_delivery
 from service.domain.policy import SendingMethod
 from service.security.sealing import Opener, Sealer
-from tests.delivery.envelopes import issue
+from tests.support.envelopes import issue
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),

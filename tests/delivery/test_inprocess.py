@@ -13,9 +13,9 @@ from service.eventstore.application import EventStoreApp, sqlite_env
 from service.roots.dev import dev_delivery
 from service.security.devkeys import DevKeys
 from service.security.sealing import Sealer
-from tests.delivery.envelopes import issue
-from tests.delivery.events import credential_with
-from tests.delivery.waiting import eventually
+from tests.support.envelopes import issue
+from tests.support.events import credential_with
+from tests.support.waiting import eventually
 
 
 async def test_dev_delivery_writes_outbox_and_spool_files(

@@ -14,12 +14,12 @@ from service.contracts.topology import DELIVERY_QUEUE
 from service.roots.delivery import run as run_delivery
 from service.security.devkeys import DevKeys
 from service.security.sealing import Sealer
-from tests.delivery.broker import broker_at
-from tests.delivery.envelopes import issue, unique
-from tests.delivery.sinks import HELD_DOMAIN, SmtpSink
-from tests.delivery.waiting import eventually
 from tests.support.amqp import rabbitmqctl
+from tests.support.delivery_broker import broker_at
+from tests.support.envelopes import issue, unique
 from tests.support.process import ROOT
+from tests.support.sinks import HELD_DOMAIN, SmtpSink
+from tests.support.waiting import eventually
 
 
 def test_the_process_names_missing_settings() -> None:

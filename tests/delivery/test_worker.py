@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 
 import pytest
 from nacl.public import PrivateKey
@@ -16,59 +15,9 @@ from service.delivery.worker import Action, DeliveryWorker, Outcome
 from service.domain.credential import TempStrongPassword
 from service.domain.policy import SendingMethod
 from service.security.sealing import Opener, Sealer, encode_key
-from tests.delivery.envelopes import CLIENT, Issued, issue
-from tests.delivery.fakes import FakeChannel, FakeSupersession, FlakyDedup
-
-BACKOFF = Backoff(base=1.0, cap=8.0)
-MAX_ATTEMPTS = 3
-
-
-@dataclass
-class Rig:
-    sealer: Sealer
-    worker: DeliveryWorker
-    email: FakeChannel
-    sms: FakeChannel
-    dedup: FlakyDedup
-    supersession: FakeSupersession
-    metrics: DeliveryMetrics
-
-    def count(self, channel: str, outcome: str) -> float:
-        value = self.metrics.registry.get_sample_value(
-            "tempstrong_deliveries_total", {"channel": channel, "outcome": outcome}
-        )
-        return value or 0.0
-
-    def mail(self, **kwargs: object) -> Issued:
-        return issue(self.sealer, "Email", email="alice@example.com", **kwargs)  # type: ignore[arg-type]
-
-
-def make_rig(
-    email_failures: list[Exception] | None = None,
-    record_failures: int = 0,
-    record_deadline: float = 1.0,
-    without_sms: bool = False,
-) -> Rig:
-    key = PrivateKey.generate()
-    email = FakeChannel(email_failures or [])
-    sms = FakeChannel()
-    dedup = FlakyDedup(record_failures)
-    supersession = FakeSupersession()
-    metrics = DeliveryMetrics()
-    channels = {SendingMethod.EMAIL: email}
-    if not without_sms:
-        channels[SendingMethod.SMS] = sms
-    worker = DeliveryWorker(
-        opener=Opener(encode_key(key)),
-        channels=channels,
-        dedup=dedup,
-        supersession=supersession,
-        metrics=metrics,
-        max_attempts=MAX_ATTEMPTS,
-        backoff=BACKOFF,
-        record_deadline=record_deadline,
-    )
-    return Rig(Sealer(encode_key(key.public_key)), worker, email, sms, dedup, supersession, metrics)
+from tests.support.delivery_fakes import FakeChannel, FakeSupersession, FlakyDedup
+from tests.support.delivery_rig import BACKOFF, MAX_ATTEMPTS, make_rig
+from tests.support.envelopes import CLIENT, issue
 
 
 async def test_delivers_and_records_then_acks() -> None:

@@ -13,11 +13,11 @@ from pathlib import Path
 
 from service.security.devkeys import DevKeys
 from service.security.sealing import Sealer
-from tests.delivery.broker import broker_at
-from tests.delivery.envelopes import issue, unique
-from tests.delivery.sinks import SLOW_DOMAIN, SmtpSink
-from tests.delivery.waiting import eventually
+from tests.support.delivery_broker import broker_at
+from tests.support.envelopes import issue, unique
 from tests.support.process import ROOT
+from tests.support.sinks import SLOW_DOMAIN, SmtpSink
+from tests.support.waiting import eventually
 
 MESSAGES = 30
 KILL_AFTER = 10

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from service.delivery.worker import Outcome
 from service.domain.addresses import is_valid_email, is_valid_language, is_valid_mobile
-from tests.delivery.envelopes import issue
-from tests.delivery.test_worker import make_rig
+from tests.support.delivery_rig import make_rig
+from tests.support.envelopes import issue
 from tests.support.http import BASE, Caller
 
 BAD_EMAILS = [

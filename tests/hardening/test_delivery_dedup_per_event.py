@@ -8,8 +8,8 @@ by the id of the event that issued the secret, which names the client.
 from __future__ import annotations
 
 from service.delivery.worker import Outcome
-from tests.delivery.envelopes import issue
-from tests.delivery.test_worker import make_rig
+from tests.support.delivery_rig import make_rig
+from tests.support.envelopes import issue
 
 
 async def test_the_same_ext_id_and_version_in_two_clients_are_two_deliveries() -> None:

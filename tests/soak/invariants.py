@@ -18,7 +18,7 @@ from service.domain.credential import TempStrongPassword
 from service.domain.ids import event_id
 from service.observability.correlation import correlation_id_of
 from service.security.sealing import Opener
-from tests.delivery.sinks import ReceivedMail
+from tests.support.sinks import ReceivedMail
 
 _CODE = re.compile(r"^Code: (\S+)\r?$", re.MULTILINE)
 

@@ -29,7 +29,6 @@ from service.domain.ids import event_id
 from service.eventstore.application import event_mapper
 from service.rabbitmq.topology import declare_topology
 from service.security.sealing import Opener
-from tests.delivery.sinks import SmtpSink
 from tests.soak.invariants import (
     check_deliveries,
     check_published,
@@ -43,6 +42,7 @@ from tests.soak.workload import Workload
 from tests.support.amqp import create_vhost, delete_vhost, start_broker
 from tests.support.cluster import admin_token
 from tests.support.process import api_env, free_port, run
+from tests.support.sinks import SmtpSink
 
 pytestmark = pytest.mark.soak
 

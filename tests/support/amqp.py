@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 import uuid
+from typing import Any
+from urllib.parse import unquote, urlsplit
 
 AMQP_HOST = "127.0.0.1:5672"
 
@@ -37,3 +40,20 @@ def start_broker() -> None:
             return
         except subprocess.SubprocessError:
             time.sleep(1)
+
+
+def queue_arguments(amqp_url: str) -> dict[str, dict[str, Any]]:
+    """Each queue of the URL's vhost with the arguments it was declared with."""
+    vhost = unquote(urlsplit(amqp_url).path.lstrip("/")) or "/"
+    command = ["rabbitmqctl", "-q", "list_queues", "-p", vhost, "name", "arguments"]
+    listed = subprocess.run(
+        [*command, "--formatter", "json"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    return {
+        queue["name"]: {name: value for name, _, value in queue["arguments"]}
+        for queue in json.loads(listed)
+    }

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.delivery.sinks import SmsSink, SmtpSink
 from tests.support.amqp import create_vhost, delete_vhost
 from tests.support.database import create_database, drop_database, url_for
 from tests.support.http import BASE
 from tests.support.process import api_env, free_port, run, start, wait_http
+from tests.support.sinks import SmsSink, SmtpSink
 
 PERMISSIONS = [
     "AccessControl.UserCreate",

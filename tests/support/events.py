@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from service.domain.credential import TempStrongPassword
 from service.domain.policy import TempStrongPasswordPolicy
 from service.eventstore.application import EventStoreApp
-from tests.delivery.envelopes import CLIENT, unique
+from tests.support.envelopes import CLIENT, unique
 
 POLICY = TempStrongPasswordPolicy()
 

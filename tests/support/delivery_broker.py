@@ -11,7 +11,7 @@ from aio_pika.abc import AbstractChannel
 
 from service.contracts.topology import DEAD_QUEUE, DELIVERY_EXCHANGE, DELIVERY_ROUTING_KEY
 from service.rabbitmq.topology import declare_topology
-from tests.delivery.envelopes import Issued
+from tests.support.envelopes import Issued
 
 
 class Broker:
