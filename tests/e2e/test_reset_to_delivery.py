@@ -29,7 +29,7 @@ async def stack(tmp_path) -> AsyncIterator[dict]:
 
 async def test_fragment0_from_response_plus_fragment1_from_mail_verifies(stack):
     session, base, smtp = stack["session"], stack["base"], stack["smtp"]
-    email = "alice@example.com"
+    email = "alice@corp.local"  # an intranet's special-use domain is a mailbox like any other
     async with session.post(f"{base}/users", json={"extId": "alice", "email": email}) as r:
         assert r.status == 201
     async with session.post(f"{base}/users/alice/tempstrong-password") as r:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from nacl.public import PrivateKey
 
 from service.delivery.backoff import Backoff
+from service.delivery.channels import Channel
 from service.delivery.metrics import DeliveryMetrics
 from service.delivery.worker import DeliveryWorker
 from service.domain.policy import SendingMethod
@@ -43,14 +44,16 @@ def make_rig(
     record_failures: int = 0,
     record_deadline: float = 1.0,
     without_sms: bool = False,
+    relay: Channel | None = None,
 ) -> Rig:
+    """`relay`: a real email channel in place of the fake one (`rig.email` then sees nothing)."""
     key = PrivateKey.generate()
     email = FakeChannel(email_failures or [])
     sms = FakeChannel()
     dedup = FlakyDedup(record_failures)
     supersession = FakeSupersession()
     metrics = DeliveryMetrics()
-    channels = {SendingMethod.EMAIL: email}
+    channels: dict[SendingMethod, Channel] = {SendingMethod.EMAIL: relay or email}
     if not without_sms:
         channels[SendingMethod.SMS] = sms
     worker = DeliveryWorker(
