@@ -24,6 +24,7 @@ from typing import Any
 
 from ..contracts.cloudevents import EVENT_TYPES
 from ..domain.addresses import (
+    EMAIL,
     EMAIL_MAX_LENGTH,
     LANGUAGE_MAX_LENGTH,
     MOBILE,
@@ -58,13 +59,17 @@ from .routes import ROUTES, Route
 # domain/addresses.py. Each pattern is implied by the check (the server may refuse more).
 _CHECKS: dict[Callable[[str], bool], dict[str, Any]] = {
     is_valid_email: {
-        "format": "email",
         "maxLength": EMAIL_MAX_LENGTH,
-        "pattern": r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$",
+        "pattern": f"^{EMAIL.pattern}$",
         "example": "user@example.com",
-        "x-server-check": "A bare RFC 5321 mailbox in ASCII: no display name, quotes, comments "
-        "or domain literal; the domain has a dot and is not special-use (localhost, .local, "
-        ".test, .invalid).",
+        "x-server-check": "A bare RFC 5321 mailbox in ASCII, by syntax only: this pattern and "
+        "maxLength are the whole rule. A dot-atom local part of at most 64 characters (RFC 5322 "
+        "atext, dots only between atoms, no quotes, no RFC 2047 encoded-word), `@`, and a domain "
+        "of LDH labels (letters, digits, inner hyphens; at most 63 characters each; the last not "
+        "all digits; no trailing dot). Special-use and single-label domains are accepted "
+        "(`x@example.test`, `x@corp.local`, `x@host.internal`, `x@localhost`): whether a domain "
+        "is reachable is the mail relay's business. No display name, comment, IP literal, space, "
+        "comma, angle bracket, CR, LF or NUL.",
     },
     is_valid_mobile: {
         "pattern": f"^{MOBILE.pattern}$",
