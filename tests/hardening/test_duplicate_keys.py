@@ -6,6 +6,7 @@ one checked another request than the one the service carried out (a parser diffe
 
 from __future__ import annotations
 
+import base64
 import json
 
 from tests.support.http import BASE, Caller, credential_path, new_user_id
@@ -74,3 +75,14 @@ async def test_a_duplicated_key_deeper_down_is_refused_and_neither_named_nor_ech
             "POST", f"{BASE}/acme/users", data=raw.encode(), headers=JSON
         )
         assert _refused_for_a_duplicate(response, body) == "The body has a duplicated key.", raw
+
+
+async def test_a_continuation_token_with_a_duplicated_key_is_refused(api, tokens):
+    """The token is the server's own JSON, but a caller can make one: the same strict reading."""
+    caller = Caller(api, tokens.admin())
+    raw = b'{"v": 1, "after": "..", "after": "user-a"}'
+    token = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    response, body = await caller.request(
+        "GET", f"{BASE}/acme/tempstrong-passwords?continuationToken={token}"
+    )
+    assert response.status == 400 and body["errors"][0]["code"] == "errors.validation", body
