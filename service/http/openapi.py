@@ -86,8 +86,8 @@ _CHECKS: dict[Callable[[str], bool], dict[str, Any]] = {
 
 # One line per error code: what it means to a caller. Every code of STATUS_BY_CODE has one.
 _MEANINGS: dict[str, str] = {
-    "errors.validation": "a path parameter, query parameter, header or body field is not valid "
-    "(the message says which)",
+    "errors.validation": "a path parameter, query parameter, header or body field is not valid, "
+    "or the body has a key twice, at any depth (the message says which)",
     "errors.unauthorized": "the token is missing, expired or not valid (`WWW-Authenticate` is "
     "set): get a new token, then retry",
     "errors.invalidCredential": "the password is wrong. The attempt was counted (it may have "
@@ -767,8 +767,9 @@ def build_openapi() -> dict[str, Any]:
             "title": "tempstrong",
             "version": _version(),
             "description": "Temporary Strong Password credentials, compatible with the nevisIDM "
-            "REST API (`/nevisidm/api/core/v1`). JSON bodies in camelCase; dates are ISO-8601 "
-            "UTC with milliseconds and `Z`; fields without a value are omitted. Errors are "
+            "REST API (`/nevisidm/api/core/v1`). JSON bodies in camelCase, each key at most "
+            "once in any object (a duplicated key is 400); dates are ISO-8601 UTC with "
+            "milliseconds and `Z`; fields without a value are omitted. Errors are "
             '`{"errors":[{"code","message"}]}`: act on `errors[0].code` and treat unknown codes '
             "by their status. Every answer carries `X-Request-Id`.",
         },

@@ -82,7 +82,11 @@ async def json_body(request: web.Request, fields: dict[str, Field]) -> dict[str,
         ):
             raise ApiError("errors.unsupportedMediaType", "The body must be JSON.")
         try:
-            document = json.loads(raw)
+            document = _strict_json(raw)
+        except _DuplicateKey as exc:
+            # a declared field's name is public; any other key is the caller's text, like a value
+            named = f": {exc.key}" if exc.key in fields else ""
+            raise invalid(f"The body has a duplicated key{named}.") from None
         except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: [[[[...
             raise invalid("The body is not valid JSON.") from None
     if not isinstance(document, dict):
@@ -99,6 +103,30 @@ async def json_body(request: web.Request, fields: dict[str, Field]) -> dict[str,
             continue
         values[name] = _check(name, value, spec)
     return values
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__("duplicated key")
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys are all different. Python keeps the last of a duplicated key, a
+    proxy or WAF may keep the first: refusing both is the only reading they share."""
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return document
+
+
+def _strict_json(raw: bytes | str) -> Any:
+    """json.loads, refusing a duplicated key in any object at any depth (_DuplicateKey)."""
+    return json.loads(raw, object_pairs_hook=_unique_keys)
 
 
 def _check(name: str, value: Any, spec: Field) -> Any:
@@ -226,7 +254,7 @@ def encode_continuation(after_user: str) -> str:
 def decode_continuation(token: str) -> str:
     try:
         padded = token + "=" * (-len(token) % 4)
-        document = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        document = _strict_json(base64.urlsafe_b64decode(padded.encode("ascii")))
     except (ValueError, UnicodeError, RecursionError):
         raise invalid("continuationToken is not valid.") from None
     if not isinstance(document, dict):
