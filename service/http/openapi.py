@@ -769,7 +769,8 @@ def build_openapi() -> dict[str, Any]:
             "description": "Temporary Strong Password credentials, compatible with the nevisIDM "
             "REST API (`/nevisidm/api/core/v1`). JSON bodies in camelCase, each key at most "
             "once in any object (a duplicated key is 400); dates are ISO-8601 UTC with "
-            "milliseconds and `Z`; fields without a value are omitted. Errors are "
+            "milliseconds and `Z`; fields without a value are omitted. Identifiers (`userExtId`, "
+            "`extId`, `loginId`, `policyExtId`) are never `.` or `..`. Errors are "
             '`{"errors":[{"code","message"}]}`: act on `errors[0].code` and treat unknown codes '
             "by their status. Every answer carries `X-Request-Id`.",
         },

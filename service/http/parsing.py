@@ -19,7 +19,7 @@ from ..domain.addresses import (
     is_valid_mobile,
 )
 from ..domain.states import CredentialState
-from ..domain.validation import CLIENT_EXT_ID, EXT_ID
+from ..domain.validation import CLIENT_EXT_ID, EXT_ID, EXT_ID_RULE
 from .errors import ApiError
 
 MAX_BODY_BYTES = 64 * 1024
@@ -41,7 +41,7 @@ def path_ids(request: web.Request) -> tuple[str, str | None]:
         raise invalid("clientExtId must match [A-Za-z0-9_-]{1,64}.")
     user = request.match_info.get("userExtId")
     if user is not None and not EXT_ID.fullmatch(user):
-        raise invalid("userExtId must match [A-Za-z0-9._@+-]{1,255}.")
+        raise invalid(f"userExtId must match {EXT_ID_RULE}.")
     return client, user
 
 
