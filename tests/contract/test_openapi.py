@@ -38,6 +38,7 @@ from service.http.routes import ASYNCAPI_PATH
 from service.observability.correlation import REQUEST_ID
 from tests.security.routes import ROUTES
 from tests.support.http import BASE, credential_path, new_user_id, user_path
+from tests.support.node import tool_missing
 
 ROOT = Path(__file__).resolve().parents[2]
 REDOCLY = ROOT / "tools" / "node" / "node_modules" / ".bin" / "redocly"
@@ -63,16 +64,6 @@ OPERATION_IDS = {
 }
 # models whose extra fields are part of their contract (an event's data, a whole document)
 OPEN_MODELS = {"EventData", "JsonDocument"}
-
-
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() not in ("", "0", "false", "no")
-
-
-def _tool_missing(reason: str) -> None:
-    if _truthy(os.environ.get("CI")):
-        pytest.fail(f"{reason}, and CI is set: run `npm ci --prefix tools/node` first")
-    pytest.skip(f"{reason} (install it with `npm ci --prefix tools/node`); not CI")
 
 
 def _operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -116,9 +107,9 @@ def test_openapi_spec_validator_accepts_the_served_document(document):
 
 async def test_redocly_lint_passes(document, tmp_path):
     if shutil.which("node") is None:
-        _tool_missing("node is not on PATH")
+        tool_missing("node is not on PATH")
     if not REDOCLY.exists():
-        _tool_missing(f"{REDOCLY.relative_to(ROOT)} is not installed")
+        tool_missing(f"{REDOCLY.relative_to(ROOT)} is not installed")
     path = tmp_path / "openapi.json"
     path.write_text(json.dumps(document, indent=1))
     # no telemetry, no look-up of a newer version: the lint runs offline

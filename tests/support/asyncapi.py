@@ -3,30 +3,23 @@ Schema validators for a message's payload and headers, and the official parser (
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 from jsonschema import Draft7Validator, FormatChecker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
+from tests.support.node import run_node
+
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "docs" / "asyncapi.yaml"
-NODE_TOOLS = ROOT / "tools" / "node"
-VALIDATE_SCRIPT = NODE_TOOLS / "validate-asyncapi.mjs"
 REGENERATE = ".venv/bin/python -m service.contracts.asyncapi > docs/asyncapi.yaml"
 _BASE = "urn:tempstrong:asyncapi"
-
-
-def truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() not in ("", "0", "false", "no")
 
 
 @dataclass(frozen=True)
@@ -131,34 +124,9 @@ def errors(validator: Draft7Validator, instance: Any) -> list[str]:
     ]
 
 
-def parser_command() -> list[str]:
-    """`node validate-asyncapi.mjs`; skips without Node.js or the parser, fails so under CI."""
-    node = shutil.which("node")
-    problem = None
-    if node is None:
-        problem = "node (Node.js) is not on PATH"
-    elif not (NODE_TOOLS / "node_modules" / "@asyncapi" / "parser" / "package.json").exists():
-        problem = (
-            "@asyncapi/parser is not installed: run "
-            "`npm ci --prefix tools/node --no-audit --no-fund` (as .ci/run does)"
-        )
-    if problem is not None:
-        if truthy(os.environ.get("CI")):
-            pytest.fail(f"{problem}, and CI is set")
-        pytest.skip(f"{problem}; not CI")
-    assert node is not None
-    return [node, str(VALIDATE_SCRIPT)]
-
-
 def run_parser(*paths: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*parser_command(), *paths],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        cwd=ROOT,
-    )
+    """The official parser (`validate-asyncapi.mjs`) on `paths` ("-": `stdin`)."""
+    return run_node("validate-asyncapi.mjs", "@asyncapi/parser", *paths, stdin=stdin)
 
 
 def walk(node: Any) -> Iterator[Any]:
