@@ -315,6 +315,7 @@ async def _run_in(
         "POLICY_FILE": str(policy),
         "DELIVERY_PUBLIC_KEY": (keys / "delivery-public.key").read_text().strip(),
         "HASH_KEY": (keys / "hash.key").read_text().strip(),
+        "PERSONAL_DATA_KEYS": str(keys / "personal-data-keys.json"),
         "HTTP_HOST": infra.LOOPBACK,
         "HTTP_PORT": str(api_port),
     }

@@ -16,28 +16,43 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Mapper, Notification
 from eventsourcing.utils import get_topic
 
+from service.contracts.cloudevents import USER_EVENT_TYPES
 from service.domain.credential import TempStrongPassword
+from service.domain.personal import CREDENTIAL_TEXT_FIELDS
+from service.domain.user import User
 
 from .parking import FailureCounter, ParkedEvent
 
 # every credential event's topic starts with its aggregate class's topic
 CREDENTIAL_TOPIC_PREFIX = get_topic(TempStrongPassword) + "."
-_SECRET_STATE = frozenset({"password_hash"})
+# kept out of view rows: the hash, and the personal text (the list endpoint leaves it out)
+_NOT_IN_VIEWS = frozenset({"password_hash", *CREDENTIAL_TEXT_FIELDS})
+
+
+# the user events consumers are told about, by topic
+USER_EVENT_TOPICS = frozenset(f"{get_topic(User)}.{name}" for name in USER_EVENT_TYPES)
 
 
 def is_credential_topic(topic: str) -> bool:
     return topic.startswith(CREDENTIAL_TOPIC_PREFIX)
 
 
+def is_published_topic(topic: str) -> bool:
+    return is_credential_topic(topic) or topic in USER_EVENT_TOPICS
+
+
 def decode_credential_events(
-    mapper: Mapper[UUID], batch: Sequence[Notification], failures: FailureCounter
+    mapper: Mapper[UUID],
+    batch: Sequence[Notification],
+    failures: FailureCounter,
+    wanted: Callable[[str], bool] = is_credential_topic,
 ) -> tuple[list[tuple[Notification, Any]], list[ParkedEvent]]:
-    """The batch's credential events, decoded; one that does not decode is retried (the
-    counter raises EventNotHandled) until it is due to be parked."""
+    """The batch's credential events (or those `wanted` names), decoded; one that does not
+    decode is retried (the counter raises EventNotHandled) until it is due to be parked."""
     decoded: list[tuple[Notification, Any]] = []
     parked: list[ParkedEvent] = []
     for notification in batch:
-        if not is_credential_topic(notification.topic):
+        if not wanted(notification.topic):
             continue
         try:
             decoded.append((notification, mapper.to_domain_event(notification)))
@@ -57,14 +72,16 @@ def fold(previous: TempStrongPassword | None, domain_event: Any) -> TempStrongPa
 
 
 def state_of(credential: TempStrongPassword) -> dict[str, Any]:
-    """The aggregate's attributes without the hash, for storing in a view row."""
-    return {k: v for k, v in vars(credential).items() if k not in _SECRET_STATE}
+    """The aggregate's attributes without the hash and the personal text, for a view row."""
+    return {k: v for k, v in vars(credential).items() if k not in _NOT_IN_VIEWS}
 
 
 def credential_from_state(state: dict[str, Any]) -> TempStrongPassword:
     credential: TempStrongPassword = object.__new__(TempStrongPassword)
     credential.__dict__.update(state)
     credential.__dict__.setdefault("password_hash", "")
+    for name in CREDENTIAL_TEXT_FIELDS:
+        credential.__dict__[name] = None  # rows written before they were left out held them
     return credential
 
 

@@ -12,11 +12,13 @@ from .config import (
     API,
     DELIVERY,
     DEV,
+    ERASE,
     MIGRATE,
     PROJECTOR,
     PUBLISHER,
     REBUILD,
     REPUBLISH,
+    REWRAP,
     ConfigError,
     Settings,
     describe_variables,
@@ -62,6 +64,15 @@ def _parser() -> argparse.ArgumentParser:
     rebuild.add_argument("view", choices=["credentials"])
     republish = process(REPUBLISH, "publish an event the publisher parked, again")
     republish.add_argument("event_id", type=_event_id, help="the parked event's id (a UUID)")
+    erase = process(
+        ERASE,
+        "erase a person's personal data now (a live user is deleted first, with their "
+        "credential); a data-subject request",
+    )
+    erase.add_argument("--client", required=True, help="the user's clientExtId")
+    erase.add_argument("--user", required=True, help="the user's extId")
+    erase.add_argument("--actor", help="who asks (recorded in the UserErased event)")
+    process(REWRAP, "re-wrap every person's data key with the keyring's first key")
 
     token = sub.add_parser("token", help="sign a token with the local dev key")
     token.add_argument("--permissions", nargs="*", default=[])
@@ -73,7 +84,8 @@ def _parser() -> argparse.ArgumentParser:
 
     keys = sub.add_parser(
         "keys",
-        help="make dev keys (JWKS + signing key, delivery key pair, hash key)",
+        help="make dev keys (JWKS + signing key, delivery key pair, hash key, personal-data "
+        "keyring)",
         description="Makes dev keys in --out (keeps existing ones) and prints the "
         "TEMPSTRONG_* variables they go into.",
     )
@@ -147,6 +159,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         from .roots import republish
 
         return republish.main(settings, args.event_id)
+    if command == ERASE:
+        from .roots import erase
+
+        return erase.main(settings, args.client, args.user, args.actor)
+    if command == REWRAP:
+        from .roots import rewrap
+
+        return rewrap.main(settings)
     raise AssertionError(command)  # pragma: no cover
 
 

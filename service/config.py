@@ -10,7 +10,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
+from datetime import timedelta
 from typing import Any
+
+import isodate
 
 API = "api"
 DEV = "dev"
@@ -20,9 +23,14 @@ DELIVERY = "delivery"
 MIGRATE = "migrate"
 REBUILD = "rebuild"
 REPUBLISH = "republish"
+ERASE = "erase"
+REWRAP = "rewrap"
+IMPORT = "import"
 # the processes that export traces when OTEL_* configure it (service/observability/tracing.py)
 TRACED = (API, PUBLISHER, DELIVERY)
-WITH_DATABASE = frozenset({API, PROJECTOR, PUBLISHER, DELIVERY, MIGRATE, REBUILD, REPUBLISH})
+WITH_DATABASE = frozenset(
+    {API, PROJECTOR, PUBLISHER, DELIVERY, MIGRATE, REBUILD, REPUBLISH, ERASE, REWRAP, IMPORT}
+)
 
 
 class ConfigError(Exception):
@@ -82,6 +90,21 @@ def _bytes(_: str, raw: str) -> bytes:
     return raw.encode()
 
 
+def _duration(name: str, raw: str) -> timedelta:
+    """An ISO 8601 duration of fixed length (`PT0S`, `PT12H`, `P90D`, `P2W`)."""
+    try:
+        value = isodate.parse_duration(raw)
+    except (isodate.ISO8601Error, ValueError):
+        raise ConfigError(f"{name}: not an ISO 8601 duration (e.g. P90D), got {raw!r}") from None
+    if not isinstance(value, timedelta):
+        raise ConfigError(
+            f"{name}: months and years have no fixed length; give days (e.g. P90D), got {raw!r}"
+        )
+    if value < timedelta(0):
+        raise ConfigError(f"{name}: must not be negative, got {raw!r}")
+    return value
+
+
 _API_DEV = frozenset({API, DEV})
 _WORKERS = frozenset({PROJECTOR, PUBLISHER, DELIVERY})
 VARIABLES: tuple[Variable, ...] = (
@@ -106,6 +129,20 @@ VARIABLES: tuple[Variable, ...] = (
         frozenset({API}),
         secret=True,
         parse=_bytes,
+    ),
+    Variable(
+        "personal_data_keys",
+        'the personal-data keyring, a JSON file {"keys": [{"id", "key"}, ...]}: the first '
+        "key wraps, every key unwraps (migrate: needed to convert data stored before it)",
+        frozenset({API, DELIVERY, MIGRATE, REWRAP, IMPORT}),
+    ),
+    Variable(
+        "erasure_delay",
+        "ISO 8601 duration from a user's deletion to the erasure of their personal data "
+        "(migrate: for users deleted before data keys existed)",
+        frozenset({API, DEV, MIGRATE}),
+        default="PT0S",
+        parse=_duration,
     ),
     Variable("http_host", "the API's listening address", _API_DEV, default="127.0.0.1"),
     Variable("http_port", "the API's listening port", _API_DEV, default="8080", parse=_port),
@@ -185,6 +222,8 @@ class Settings:
     policy_file: str | None = None
     delivery_public_key: str | None = None
     hash_key: bytes | None = None
+    personal_data_keys: str | None = None
+    erasure_delay: timedelta = _default("erasure_delay")  # noqa: RUF009 - immutable
     http_host: str = _default("http_host")
     http_port: int = _default("http_port")
     http_reuse_port: bool = _default("http_reuse_port")

@@ -78,6 +78,7 @@ def settings(tokens: TokenFactory, delivery_keys, policy_path: Path, database_ur
         policy_file=str(policy_path),
         hash_key=HASH_KEY,
         delivery_public_key=delivery_keys.delivery_public_key,
+        personal_data_keys=str(delivery_keys.personal_data_keys_path),
     )
 
 

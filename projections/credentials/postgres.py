@@ -95,13 +95,14 @@ class PostgresCredentialsView:
             if credential is not None
         ]
         deletes = [(cid,) for cid, credential in changed.items() if credential is None]
-        if upserts:
-            await connection.executemany(self._upsert_sql, upserts)
+        # deletes first: a user's deleted credential and its new one share (client, user)
         if deletes:
             await connection.executemany(
                 f"DELETE FROM {self._table} WHERE credential_id = $1",  # noqa: S608
                 deletes,
             )
+        if upserts:
+            await connection.executemany(self._upsert_sql, upserts)
         await park(connection, parked)
         await set_position(connection, self._table, fresh[-1].id)
         return Handled(timestamp_of(decoded[-1][1]) if decoded else None, parked)

@@ -6,7 +6,15 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from service.contracts.cloudevents import cloud_event, encode, routing_key, short_type
+from service.contracts.cloudevents import (
+    USER_EVENT_TYPES,
+    cloud_event,
+    encode,
+    routing_key,
+    short_type,
+    user_erased_event,
+    user_routing_key,
+)
 from service.contracts.envelope import DeliveryEnvelope, StoredDelivery
 from service.domain.credential import TempStrongPassword
 from service.observability.correlation import correlation_id_of, trace_context_of
@@ -29,6 +37,22 @@ class Outgoing:
     correlation_id: str | None
     # the W3C trace context the event was stored under (service/observability/tracing.py), if any
     trace_context: dict[str, str] | None = None
+
+
+def user_messages_for(domain_event: Any) -> list[Outgoing]:
+    """A user event consumers are told about (`user.erased`): one CloudEvent."""
+    event = user_erased_event(domain_event, trace_context_of(domain_event))
+    short = USER_EVENT_TYPES[type(domain_event).__name__]
+    return [
+        Outgoing(
+            Kind.EVENT,
+            user_routing_key(domain_event.client_ext_id, short),
+            event["id"],
+            encode(event),
+            correlation_id_of(domain_event),
+            trace_context_of(domain_event),
+        )
+    ]
 
 
 def messages_for(credential: TempStrongPassword, domain_event: Any) -> list[Outgoing]:

@@ -7,12 +7,13 @@ from uuid import UUID
 import asyncpg
 from eventsourcing.persistence import Mapper
 
+from service.domain.credential import TempStrongPassword
 from service.eventstore.notifications import PostgresNotifications
 from service.eventstore.postgres import PostgresStore
 
 from ..folding import fold
 from ..parking import find, mark_republished
-from .messages import messages_for
+from .messages import messages_for, user_messages_for
 from .sink import PUBLISHER_NAME, Transport
 
 
@@ -39,12 +40,15 @@ async def republish(
     (notification,) = await notifications.read_after(parked.notification_id - 1, 1)
     try:
         domain_event = mapper.to_domain_event(notification)
-        previous = (
-            await store.get_at(domain_event.originator_id, notification.originator_version - 1)
-            if notification.originator_version > 1
-            else None
-        )
-        messages = messages_for(fold(previous, domain_event), domain_event)  # type: ignore[arg-type]
+        if isinstance(domain_event, TempStrongPassword.Event):
+            previous = (
+                await store.get_at(domain_event.originator_id, notification.originator_version - 1)
+                if notification.originator_version > 1
+                else None
+            )
+            messages = messages_for(fold(previous, domain_event), domain_event)  # type: ignore[arg-type]
+        else:
+            messages = user_messages_for(domain_event)
     except Exception as exc:
         reason = f"event {event_id} still cannot be encoded ({type(exc).__name__})"
         raise RepublishRefused(reason) from None

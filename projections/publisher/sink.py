@@ -21,12 +21,17 @@ from prometheus_client import CollectorRegistry, Counter
 from service.domain.credential import TempStrongPassword
 from service.postgres.schema import lock_schema
 
-from ..folding import CredentialCache, decode_credential_events, timestamp_of
+from ..folding import (
+    CredentialCache,
+    decode_credential_events,
+    is_published_topic,
+    timestamp_of,
+)
 from ..follower import Handled
 from ..parking import FailureCounter, ParkedEvent, ensure_parking, park
 from ..retry_later import RetryLater
 from ..tracking import advance_position, ensure_tracking, read_position
-from .messages import Kind, Outgoing, messages_for
+from .messages import Kind, Outgoing, messages_for, user_messages_for
 
 PUBLISHER_NAME = "publisher"
 
@@ -84,14 +89,21 @@ class PublisherSink:
         return await self._tracking.position()
 
     async def handle(self, batch: Sequence[Notification]) -> Handled:
-        decoded, parked = decode_credential_events(self._mapper, batch, self._failures)
-        await self._states.prefetch([event for _, event in decoded])
+        decoded, parked = decode_credential_events(
+            self._mapper, batch, self._failures, is_published_topic
+        )
+        credential_events = [e for _, e in decoded if isinstance(e, TempStrongPassword.Event)]
+        await self._states.prefetch(credential_events)
         ready: list[tuple[Notification, list[Outgoing]]] = []
         newest: float | None = None
         for notification, domain_event in decoded:
             try:
-                credential = await self._states.after(domain_event)
-                ready.append((notification, messages_for(credential, domain_event)))
+                if isinstance(domain_event, TempStrongPassword.Event):
+                    credential = await self._states.after(domain_event)
+                    outgoing = messages_for(credential, domain_event)
+                else:
+                    outgoing = user_messages_for(domain_event)
+                ready.append((notification, outgoing))
                 newest = timestamp_of(domain_event)
             except Exception as exc:  # whatever it is, it is this event's
                 parked.append(self._failures.failed(notification, "encode", exc))

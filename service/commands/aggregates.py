@@ -13,7 +13,7 @@ from ..domain.catalog import PolicyCatalog
 from ..domain.credential import TempStrongPassword
 from ..domain.errors import Conflict, DomainError, NotFound
 from ..domain.user import User
-from ..eventstore.port import AggregateStore
+from ..eventstore.port import NO_KEY_CHANGES, AggregateStore, KeyChanges
 
 MAX_ATTEMPTS = 8
 
@@ -71,10 +71,13 @@ class Aggregates:
         return await self.store.events_of(aggregate_id)
 
     async def save(
-        self, *aggregates: Aggregate | None, unchanged: Sequence[Aggregate] = ()
+        self,
+        *aggregates: Aggregate | None,
+        unchanged: Sequence[Aggregate] = (),
+        keys: KeyChanges = NO_KEY_CHANGES,
     ) -> None:
         # the store refuses to start a save past the request's deadline (a 503 commits nothing)
-        await self.store.save(*aggregates, unchanged=unchanged)
+        await self.store.save(*aggregates, unchanged=unchanged, keys=keys)
 
 
 async def with_retries(attempt: Callable[[bool], Awaitable[T]]) -> T:

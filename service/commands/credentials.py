@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from eventsourcing.persistence import IntegrityError
 
 from ..domain.credential import TempStrongPassword
 from ..domain.errors import AlreadyExists, Conflict
+from ..domain.idempotency import IdempotencyRecord
 from ..domain.out_of_band import split_password
 from ..domain.password import PasswordHasher, generate_password
+from ..domain.personal import CREDENTIAL_TEXT_FIELDS
 from ..domain.states import CredentialState
+from ..domain.user import User
+from ..eventstore.port import StoreUnavailable
+from ..privacy.personal_data import NOTHING, PersonalData, Revealer
 from .aggregates import Aggregates, with_retries
 from .idempotency import IdempotencyRecords
 from .out_of_band import OutOfBand
-from .outcomes import CredentialOutcome
+from .outcomes import CredentialOutcome, CredentialView
 
 
 class CredentialCommands:
@@ -25,9 +31,11 @@ class CredentialCommands:
         aggregates: Aggregates,
         hasher: PasswordHasher,
         out_of_band: OutOfBand,
+        personal: PersonalData,
         clock: Callable[[], datetime],
     ) -> None:
         self._aggregates = aggregates
+        self._personal = personal
         self._catalog = aggregates.catalog
         self._hasher = hasher
         self._out_of_band = out_of_band
@@ -51,7 +59,7 @@ class CredentialCommands:
             now = self._clock()
             record = await self._idempotency.read(idempotency_scope)
             if record is not None and record.is_live(now):
-                return await self._idempotency.replay(record, client, user_ext_id)
+                return await self._replay(record, client, user_ext_id)
             user = await self._aggregates.user(client, user_ext_id, fresh)
             if user.credential_id is not None:
                 raise AlreadyExists(f"User {user_ext_id!r} already has a TSP credential.")
@@ -75,7 +83,7 @@ class CredentialCommands:
                 now=now,
             )
             user.attach_credential(credential.id)
-            outcome = CredentialOutcome.of(credential, split)
+            outcome = CredentialOutcome.of(credential, split, NOTHING)  # no free text yet
             await self._aggregates.save(
                 user, credential, self._idempotency.record(idempotency_scope, record, outcome, now)
             )
@@ -90,7 +98,7 @@ class CredentialCommands:
             now = self._clock()
             record = await self._idempotency.read(idempotency_scope)
             if record is not None and record.is_live(now):
-                return await self._idempotency.replay(record, client, user_ext_id)
+                return await self._replay(record, client, user_ext_id)
             user, credential = await self._aggregates.user_and_credential(
                 client, user_ext_id, fresh
             )
@@ -105,7 +113,8 @@ class CredentialCommands:
                 actor=actor,
                 now=now,
             )
-            outcome = CredentialOutcome.of(credential, split)
+            revealer = await self._revealer(user, credential)
+            outcome = CredentialOutcome.of(credential, split, revealer)
             await self._aggregates.save(
                 credential,
                 self._idempotency.record(idempotency_scope, record, outcome, now),
@@ -125,24 +134,45 @@ class CredentialCommands:
         policy_ext_id: str | None,
         modification_comment: str | None,
         actor: str | None,
-    ) -> TempStrongPassword:
+    ) -> CredentialView:
         # No retry: a stale version is the caller's to resolve (409).
-        _, credential = await self._aggregates.user_and_credential(client, user_ext_id)
+        user, credential = await self._aggregates.user_and_credential(client, user_ext_id)
+        key = await self._personal.live_key(user)
+        comment = None
+        if modification_comment is not None:
+            if key is None:  # a user stored before data keys, until `tempstrong migrate`
+                raise StoreUnavailable("The user has no data key: run `tempstrong migrate`.")
+            comment = key.seal(modification_comment, credential.id, "modification_comment")
         credential.modify(
             expected_version=expected_version,
             state_name=state_name,
             new_policy=(
                 self._catalog.allowed_policy(client, policy_ext_id) if policy_ext_id else None
             ),
-            modification_comment=modification_comment,
+            modification_comment=comment,
             actor=actor,
             now=self._clock(),
         )
         try:
-            await self._aggregates.save(credential)
+            # a comment sealed to the user's key needs that user to be still the same
+            await self._aggregates.save(credential, unchanged=(user,) if comment else ())
         except IntegrityError:
             raise Conflict("The credential was modified concurrently.") from None
-        return credential
+        return CredentialView(credential, Revealer(key))
+
+    async def _revealer(self, user: User, credential: TempStrongPassword) -> Revealer:
+        """What opens the free text about the credential (its user's key), for the answer; no
+        key is needed while there is none."""
+        if all(getattr(credential, name) is None for name in CREDENTIAL_TEXT_FIELDS):
+            return NOTHING
+        return await self._personal.revealer(user)
+
+    async def _replay(
+        self, record: IdempotencyRecord, client: str, user_ext_id: str
+    ) -> CredentialOutcome:
+        outcome = await self._idempotency.replay(record, client, user_ext_id)
+        user = await self._aggregates.user(client, user_ext_id)
+        return replace(outcome, revealer=await self._revealer(user, outcome.credential))
 
     async def delete(self, client: str, user_ext_id: str, actor: str | None) -> None:
         async def attempt(fresh: bool) -> None:

@@ -4,11 +4,12 @@ use it (the reads are in service/queries/)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from ..domain.catalog import PolicyCatalog
 from ..domain.password import PasswordHasher
 from ..eventstore.port import AggregateStore
+from ..privacy.personal_data import PersonalData
 from ..security.sealing import Sealer
 from .aggregates import Aggregates
 from .credentials import CredentialCommands
@@ -27,9 +28,13 @@ class Commands:
         catalog: PolicyCatalog,
         hasher: PasswordHasher,
         sealer: Sealer | None,
+        personal: PersonalData,
         clock: Callable[[], datetime] = utc_now,
+        erasure_delay: timedelta = timedelta(0),
     ) -> None:
         self.catalog = catalog
         aggregates = Aggregates(store, catalog)
-        self.users = UserCommands(aggregates)
-        self.credentials = CredentialCommands(aggregates, hasher, OutOfBand(sealer), clock)
+        self.users = UserCommands(aggregates, personal, erasure_delay, clock)
+        self.credentials = CredentialCommands(
+            aggregates, hasher, OutOfBand(sealer), personal, clock
+        )

@@ -40,9 +40,14 @@ from .cloudevents import (
     EVENT_TYPES,
     SOURCE,
     SPEC_VERSION,
+    USER_EVENT_TYPES,
+    USER_SOURCE,
     CredentialEventData,
+    UserErasedData,
     cloud_event_type,
     routing_key,
+    user_event_type,
+    user_routing_key,
 )
 from .envelope import DELIVERABLE_METHODS, ENVELOPE_CONTENT_TYPE, DeliveryEnvelope, StoredDelivery
 from .topology import (
@@ -63,7 +68,7 @@ from .topology import (
 
 ASYNCAPI_VERSION = "3.0.0"
 # The document's own version: bump it with any change of what consumers parse.
-DOCUMENT_VERSION = "1.0.0"
+DOCUMENT_VERSION = "1.1.0"
 AMQP_BINDING_VERSION = "0.3.0"
 CLIENT_PARAMETER = "clientExtId"
 SERVER = "rabbitmq"
@@ -102,7 +107,6 @@ _DATA_FIELDS: dict[str, tuple[str, dict[str, Any]]] = {
         {"enum": CredentialState},
     ),
     "state_change_reason": ("Why the state is what it is.", {"enum": StateChangeReason}),
-    "state_change_detail": ("A detail of the last state change.", {}),
     "last_successful_login_date": ("The time of the last successful verification.", {}),
     "successful_login_count": (
         "Successful verifications since the credential was created or last reset.",
@@ -114,7 +118,6 @@ _DATA_FIELDS: dict[str, tuple[str, dict[str, Any]]] = {
         "administrator; reaching the policy's `maxCredFailureCount` locks (`fail-locked`).",
         {"minimum": 0},
     ),
-    "modification_comment": ("The comment of the last administrator's change that had one.", {}),
     "reset_count": (
         "Resets so far; a reset is refused once it reaches the policy's `maxResetCount`.",
         {"minimum": 0},
@@ -176,6 +179,29 @@ _EVENTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     ),
 }
 
+# user events: short type -> (summary, description)
+_USER_EVENTS: dict[str, tuple[str, str]] = {
+    "erased": (
+        "A person's data was erased",
+        "The person's personal data (loginId, email, mobile, and the free text about their "
+        "credential) was erased in tempstrong: their data key is destroyed, so no copy in "
+        "tempstrong can be read again. It follows a `DELETE` of the user (after the "
+        "deployment's erasure delay) or a data-subject request. **Erase or anonymize "
+        "everything you hold about this user** (`data.clientExtId`, `data.userExtId`): "
+        "GDPR Art. 17(2) and 19 ask every recipient of the data to forget it too. Credential "
+        "events carry no personal field, but they identify the user; keep them only as the "
+        "audit trail your own rules allow.",
+    ),
+}
+_USER_ERASED_FIELDS: dict[str, tuple[str, dict[str, Any]]] = {
+    "client_ext_id": (
+        "The user's client; also the first segment of the routing key.",
+        {"pattern": CLIENT_EXT_ID},
+    ),
+    "user_ext_id": ("The user whose data was erased.", {"pattern": EXT_ID}),
+    "erased_at": ("When tempstrong erased it: UTC with milliseconds and `Z`.", {}),
+}
+
 _ENVELOPE_FIELDS: dict[str, tuple[str, dict[str, Any]]] = {
     "key_id": (
         "Names the delivery worker's public key the envelope is sealed to (the first 8 bytes of "
@@ -229,8 +255,13 @@ with the CloudEvent `id` as its AMQP `message_id`.
   version lower than the one you hold is a late event (or a duplicate, by its `id`).
 - *Nothing lost.* Publishing follows the event store, with publisher confirms: a RabbitMQ outage
   delays events, it never loses them.
-- *No secrets.* `data` is the credential after the event without its password hash: no message
-  on `{EVENTS_EXCHANGE}` carries a password, a fragment or a hash.
+- *No secrets, no personal data.* `data` is the credential after the event without its password
+  hash and without the free text about it (`modificationComment`, `stateChangeDetail`: read
+  them from the API while you may): no message on `{EVENTS_EXCHANGE}` carries a password, a
+  fragment, a hash, or a person's loginId, email, mobile or comment.
+- *Forgetting.* When a person's data is erased, the routing key
+  `{user_routing_key("<clientExtId>", "erased")}` carries `{user_event_type("erased")}`: erase
+  what you hold about that user (GDPR Art. 17(2)). Bindings such as `#` and `acme.#` get it.
 - *Versions.* The CloudEvent `type` ends in `.v1`. Fields may be added to `data` within a
   version: ignore the fields you do not know.
 
@@ -255,41 +286,17 @@ def build_asyncapi() -> dict[str, Any]:
         name = _pascal(short)
         schemas[f"{name}Data"] = _data_of(short)
         schemas[f"{name}Event"] = _cloud_event_schema(short)
-        messages[short] = {
-            "name": short,
-            "title": f"{summary} ({cloud_event_type(short)})",
-            "summary": summary,
-            "description": f"{description} Stored as `{stored_name}`.",
-            "contentType": CONTENT_TYPE,
-            "correlationId": {"$ref": "#/components/correlationIds/request"},
-            "headers": {"$ref": "#/components/schemas/EventHeaders"},
-            "payload": {"$ref": f"#/components/schemas/{name}Event"},
-            MESSAGE_ID_EXTENSION: "$message.payload#/id",
-        }
-        channels[short] = {
-            "address": routing_key("{" + CLIENT_PARAMETER + "}", short),
-            "title": f"{summary}: routing key on {EVENTS_EXCHANGE}",
-            "description": (
-                f"The `{cloud_event_type(short)}` events, published to the topic exchange "
-                f"`{EVENTS_EXCHANGE}` with this routing key."
-            ),
-            "servers": [{"$ref": f"#/servers/{SERVER}"}],
-            "parameters": {CLIENT_PARAMETER: {"$ref": "#/components/parameters/clientExtId"}},
-            "messages": {short: {"$ref": f"#/components/messages/{short}"}},
-            "bindings": {"amqp": _exchange_binding(EVENTS_EXCHANGE)},
-        }
-        operations[f"send-{short}"] = {
-            "action": "send",
-            "channel": {"$ref": f"#/channels/{short}"},
-            "title": f"Publish {short}",
-            "summary": f"tempstrong publishes {cloud_event_type(short)}",
-            "description": (
-                f"tempstrong's publisher sends one message per stored `{stored_name}` event. "
-                f"Consumers receive it through a queue of their own bound to `{EVENTS_EXCHANGE}`."
-            ),
-            "messages": [{"$ref": f"#/channels/{short}/messages/{short}"}],
-            "bindings": {"amqp": _publish_binding(EVENTS_MANDATORY)},
-        }
+        _add_event(
+            (channels, operations, messages),
+            short,
+            f"{name}Event",
+            cloud_event_type(short),
+            routing_key("{" + CLIENT_PARAMETER + "}", short),
+            summary,
+            f"{description} Stored as `{stored_name}`.",
+            stored_name,
+        )
+    _user_events(channels, operations, messages, schemas)
     schemas["EventHeaders"] = _headers(required_credential=False)
     schemas["EnvelopeHeaders"] = _headers(required_credential=True)
     schemas["DeliveryEnvelope"] = _envelope_schema()
@@ -396,9 +403,10 @@ def _credential_event_data() -> dict[str, Any]:
         "title": "The credential after the event",
         "description": (
             "The credential as the REST API shows it after the event, without "
-            "`tempStrongPassword` (no secret and no hash), plus `clientExtId`. Fields without a "
-            "value are left out; the others are always present. Dates are ISO-8601 UTC with "
-            "milliseconds and `Z`."
+            "`tempStrongPassword` (no secret and no hash) and without the free text about it "
+            "(`modificationComment`, `stateChangeDetail`: personal data), plus `clientExtId`. "
+            "Fields without a value are left out; the others are always present. Dates are "
+            "ISO-8601 UTC with milliseconds and `Z`."
         ),
         "required": required,
         "properties": properties,
@@ -420,10 +428,23 @@ def _data_of(short: str) -> dict[str, Any]:
 
 
 def _cloud_event_schema(short: str) -> dict[str, Any]:
+    return _event_envelope(
+        cloud_event_type(short),
+        SOURCE,
+        "The credential's REST resource",
+        "The credential's extId (unique within its client).",
+        f"{_pascal(short)}Data",
+    )
+
+
+def _event_envelope(
+    event_type: str, source: str, source_is: str, subject_is: str, data: str
+) -> dict[str, Any]:
+    """The CloudEvent around `data` (a schema component's name)."""
     identifiers = {"clientExtId": CLIENT_EXT_ID, "userExtId": EXT_ID}
     return {
         "type": "object",
-        "title": cloud_event_type(short),
+        "title": event_type,
         "description": (
             f"A CloudEvent {SPEC_VERSION} in structured JSON mode: the attributes and `data` in "
             "one JSON object."
@@ -450,17 +471,17 @@ def _cloud_event_schema(short: str) -> dict[str, Any]:
             },
             "source": {
                 "type": "string",
-                "pattern": _template_pattern(SOURCE, identifiers),
+                "pattern": _template_pattern(source, identifiers),
                 "description": (
-                    "The credential's REST resource, "
-                    f"`{SOURCE.format(clientExtId='<clientExtId>', userExtId='<userExtId>')}`."
+                    f"{source_is}, "
+                    f"`{source.format(clientExtId='<clientExtId>', userExtId='<userExtId>')}`."
                 ),
             },
-            "type": {"type": "string", "const": cloud_event_type(short)},
+            "type": {"type": "string", "const": event_type},
             "subject": {
                 "type": "string",
                 "pattern": _anchored(EXT_ID),
-                "description": "The credential's extId (unique within its client).",
+                "description": subject_is,
             },
             "time": {
                 "type": "string",
@@ -473,8 +494,105 @@ def _cloud_event_schema(short: str) -> dict[str, Any]:
                 "was stored under (the reset request's trace), present when the service "
                 "traces. Join the trace from here."
             ),
-            "data": {"$ref": f"#/components/schemas/{_pascal(short)}Data"},
+            "data": {"$ref": f"#/components/schemas/{data}"},
         },
+    }
+
+
+def _user_events(
+    channels: dict[str, Any],
+    operations: dict[str, Any],
+    messages: dict[str, Any],
+    schemas: dict[str, Any],
+) -> None:
+    """The user events consumers are sent (`user.erased`), on the same exchange."""
+    _check_names(_USER_EVENTS, set(USER_EVENT_TYPES.values()), "USER_EVENT_TYPES")
+    names, required = _json_shape(UserErasedData)
+    hints = typing.get_type_hints(UserErasedData)
+    _check_names(_USER_ERASED_FIELDS, set(names), "fields of UserErasedData")
+    for stored_name, short in USER_EVENT_TYPES.items():
+        summary, description = _USER_EVENTS[short]
+        name = f"User{_pascal(short)}"
+        key = f"user-{short}"
+        schemas[f"{name}Data"] = {
+            "type": "object",
+            "title": f"data of {user_event_type(short)}",
+            "description": "Whom to forget, and since when: no personal data.",
+            "required": required,
+            "properties": {
+                names[item.name]: {
+                    "description": _USER_ERASED_FIELDS[item.name][0],
+                    **_schema_of(hints[item.name])[0],
+                    **_rules(_USER_ERASED_FIELDS[item.name][1]),
+                }
+                for item in fields(UserErasedData)
+            },
+        }
+        schemas[f"{name}Event"] = _event_envelope(
+            user_event_type(short),
+            USER_SOURCE,
+            "The user's REST resource",
+            "The user's extId.",
+            f"{name}Data",
+        )
+        _add_event(
+            (channels, operations, messages),
+            key,
+            f"{name}Event",
+            user_event_type(short),
+            user_routing_key("{" + CLIENT_PARAMETER + "}", short),
+            summary,
+            f"{description} Stored as `{stored_name}`.",
+            stored_name,
+        )
+
+
+def _add_event(
+    parts: tuple[dict[str, Any], dict[str, Any], dict[str, Any]],
+    key: str,
+    payload: str,
+    event_type: str,
+    address: str,
+    summary: str,
+    description: str,
+    stored_name: str,
+) -> None:
+    """One event on `tempstrong.events`: its channel (routing key), message and send operation."""
+    channels, operations, messages = parts
+    messages[key] = {
+        "name": key,
+        "title": f"{summary} ({event_type})",
+        "summary": summary,
+        "description": description,
+        "contentType": CONTENT_TYPE,
+        "correlationId": {"$ref": "#/components/correlationIds/request"},
+        "headers": {"$ref": "#/components/schemas/EventHeaders"},
+        "payload": {"$ref": f"#/components/schemas/{payload}"},
+        MESSAGE_ID_EXTENSION: "$message.payload#/id",
+    }
+    channels[key] = {
+        "address": address,
+        "title": f"{summary}: routing key on {EVENTS_EXCHANGE}",
+        "description": (
+            f"The `{event_type}` events, published to the topic exchange "
+            f"`{EVENTS_EXCHANGE}` with this routing key."
+        ),
+        "servers": [{"$ref": f"#/servers/{SERVER}"}],
+        "parameters": {CLIENT_PARAMETER: {"$ref": "#/components/parameters/clientExtId"}},
+        "messages": {key: {"$ref": f"#/components/messages/{key}"}},
+        "bindings": {"amqp": _exchange_binding(EVENTS_EXCHANGE)},
+    }
+    operations[f"send-{key}"] = {
+        "action": "send",
+        "channel": {"$ref": f"#/channels/{key}"},
+        "title": f"Publish {key}",
+        "summary": f"tempstrong publishes {event_type}",
+        "description": (
+            f"tempstrong's publisher sends one message per stored `{stored_name}` event. "
+            f"Consumers receive it through a queue of their own bound to `{EVENTS_EXCHANGE}`."
+        ),
+        "messages": [{"$ref": f"#/channels/{key}/messages/{key}"}],
+        "bindings": {"amqp": _publish_binding(EVENTS_MANDATORY)},
     }
 
 

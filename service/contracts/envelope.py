@@ -1,9 +1,11 @@
 """The delivery envelope of SPEC section 5, sealed and opened by the same code.
 
 Two layers:
-- `SealedDelivery`, the plaintext inside the libsodium sealed box: the secret, the recipient's
-  addresses and which credential version it belongs to. Only the API (sealing, with the public
-  key) and the delivery worker (opening, with the private key) ever see it.
+- `SealedDelivery`, what the libsodium sealed box holds: the secret, which credential version it
+  belongs to, and the recipient's address for its channel only, sealed once more to the person's
+  own data key (so that erasing the person leaves nothing in it that yields them). Only the API
+  (sealing, with the public key) and the delivery worker (opening, with the private key and the
+  person's data key) ever see inside.
 - `DeliveryEnvelope`, the JSON body of the AMQP message: the key id, the ciphertext, the sending
   method and, in the clear, the ids the worker needs before it opens anything (the event id it
   deduplicates by, the credential and version it checks supersession with).
@@ -14,14 +16,19 @@ publisher adds the ids from the event it publishes.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 from uuid import UUID
 
 from ..domain.credential import TempStrongPassword
 from ..domain.ids import event_id
+from ..domain.personal import Encrypted
 from ..domain.policy import SendingMethod
+from ..domain.user import User
 from ..domain.validation import CLIENT_EXT_ID, EXT_ID
 from ..security.sealing import Opener, Sealer, SealingError
 
@@ -34,9 +41,21 @@ class MalformedEnvelope(ValueError):
     """The envelope or what it seals is not what this contract describes; never quotes it."""
 
 
+# Which of the person's fields a channel needs: its envelope carries that one and no other.
+ADDRESS_FIELDS = {SendingMethod.EMAIL: "email", SendingMethod.SMS: "mobile"}
+
+
 @dataclass(frozen=True)
 class SealedDelivery:
-    """The opened envelope. The secret and the addresses stay out of `repr`."""
+    """What the sealed box holds. The secret and the person's values stay out of `repr`.
+
+    The person's values are sealed a second time, to their own data key: `sealed_address` (the
+    channel's address, the very ciphertext the user aggregate holds, so it opens only with the
+    person's key, bound to the user and the field) and `sealed_login_id` (the greeting). Once the
+    person is erased, the delivery key still opens the box but nothing in it yields them.
+    `email`, `mobile` and `login_id` are the plaintext: filled in memory by the worker once it
+    revealed them (or carried by envelopes sealed before 2026-12-06).
+    """
 
     secret: str = field(repr=False)
     client_ext_id: str
@@ -44,14 +63,27 @@ class SealedDelivery:
     credential_ext_id: str
     version: int
     sending_method: SendingMethod
-    login_id: str | None
-    email: str | None = field(repr=False)
-    mobile: str | None = field(repr=False)
     language: str | None
+    sealed_address: Encrypted | None = field(default=None, repr=False)
+    sealed_login_id: Encrypted | None = field(default=None, repr=False)
+    login_id: str | None = field(default=None, repr=False)
+    email: str | None = field(default=None, repr=False)
+    mobile: str | None = field(default=None, repr=False)
 
     @property
     def credential_id(self) -> UUID:
         return TempStrongPassword.create_id(self.client_ext_id, self.credential_ext_id)
+
+    @property
+    def subject_id(self) -> UUID:
+        """The user aggregate the person's values are bound to."""
+        return User.create_id(self.client_ext_id, self.user_ext_id)
+
+    @property
+    def data_key_id(self) -> UUID | None:
+        """The person's data key, if the box holds values sealed to it."""
+        sealed = self.sealed_address or self.sealed_login_id
+        return sealed.key_id if sealed is not None else None
 
     @property
     def event_id(self) -> UUID:
@@ -67,19 +99,43 @@ class SealedDelivery:
     def addressee(self) -> str:
         return self.login_id or self.user_ext_id
 
+    def revealed(self, open_value: Callable[[Encrypted, UUID, str], str]) -> SealedDelivery:
+        """The same delivery with the person's values in the clear, opened by `open_value`
+        (value, aggregate, field) with the person's data key."""
+        address = ADDRESS_FIELDS.get(self.sending_method)
+        values: dict[str, Any] = {}
+        if address is not None and self.sealed_address is not None:
+            values[address] = open_value(self.sealed_address, self.subject_id, address)
+        if self.sealed_login_id is not None:
+            values["login_id"] = open_value(self.sealed_login_id, self.subject_id, "login_id")
+        return replace(self, sealed_address=None, sealed_login_id=None, **values)
+
     def to_json(self) -> dict[str, Any]:
-        return {
+        document: dict[str, Any] = {
             "secret": self.secret,
             "clientExtId": self.client_ext_id,
             "userExtId": self.user_ext_id,
             "credentialExtId": self.credential_ext_id,
             "version": self.version,
             "sendingMethod": self.sending_method.value,
-            "loginId": self.login_id,
-            "email": self.email,
-            "mobile": self.mobile,
             "language": self.language,
         }
+        key_id = self.data_key_id
+        if key_id is not None:
+            document["personal"] = {
+                "keyId": str(key_id),
+                "address": _sealed_text(self.sealed_address),
+                "loginId": _sealed_text(self.sealed_login_id),
+            }
+        # plaintext only where the person has no data key (stored before 2026-12-06, before
+        # `tempstrong migrate`), and only the channel's own address
+        address = ADDRESS_FIELDS.get(self.sending_method)
+        legacy = {
+            "loginId": self.login_id,
+            **({address: getattr(self, address)} if address else {}),
+        }
+        document.update({k: v for k, v in legacy.items() if v is not None})
+        return document
 
     @classmethod
     def from_json(cls, payload: object) -> SealedDelivery:
@@ -98,6 +154,7 @@ class SealedDelivery:
         credential = _text(payload, "credentialExtId")
         if not EXT_ID.fullmatch(user) or not EXT_ID.fullmatch(credential):
             raise MalformedEnvelope("sealed payload has an invalid userExtId or credentialExtId")
+        sealed_address, sealed_login_id = _personal(payload.get("personal"))
         return cls(
             secret=secret,
             client_ext_id=client,
@@ -105,10 +162,12 @@ class SealedDelivery:
             credential_ext_id=credential,
             version=version,
             sending_method=deliverable_method(payload.get("sendingMethod")),
+            language=_optional_text(payload, "language"),
+            sealed_address=sealed_address,
+            sealed_login_id=sealed_login_id,
             login_id=_optional_text(payload, "loginId"),
             email=_optional_text(payload, "email"),
             mobile=_optional_text(payload, "mobile"),
-            language=_optional_text(payload, "language"),
         )
 
 
@@ -261,6 +320,28 @@ def _text(payload: dict[str, Any], key: str) -> str:
     if not isinstance(value, str):
         raise MalformedEnvelope(f"sealed payload lacks {key}")
     return value
+
+
+def _sealed_text(value: Encrypted | None) -> str | None:
+    return base64.b64encode(value.sealed).decode("ascii") if value is not None else None
+
+
+def _personal(value: object) -> tuple[Encrypted | None, Encrypted | None]:
+    """The person's sealed values: (address, loginId), both under the one `keyId`."""
+    if value is None:
+        return None, None
+    if not isinstance(value, dict):
+        raise MalformedEnvelope("sealed payload has an invalid personal part")
+    try:
+        key_id = UUID(str(value.get("keyId")))
+        sealed = [value.get(name) for name in ("address", "loginId")]
+        address, login_id = (
+            Encrypted(key_id, base64.b64decode(item, validate=True)) if item else None
+            for item in sealed
+        )
+    except (ValueError, TypeError, binascii.Error):
+        raise MalformedEnvelope("sealed payload has an invalid personal part") from None
+    return address, login_id
 
 
 def _optional_text(payload: dict[str, Any], key: str) -> str | None:

@@ -14,6 +14,7 @@ class DeliveryOutcome(StrEnum):
     RETRIED = "retried"
     DEAD_LETTERED = "dead_lettered"
     SKIPPED_SUPERSEDED = "skipped_superseded"
+    SKIPPED_ERASED = "skipped_erased"  # the person was erased: nothing may yield their address
     DUPLICATE = "duplicate"
 
 

@@ -29,16 +29,27 @@ from service.domain.addresses import is_valid_email, is_valid_mobile
 from service.domain.policy import SendingMethod
 from service.observability import tracing
 from service.observability.logs import request_id_in_scope
+from service.privacy.data_keys import CannotOpen, DataKey
+from service.privacy.keyring import Keyring, UnwrapError, WrappedKey
 from service.security.sealing import Opener
 
 from .backoff import Backoff
 from .channels import Channel
+from .data_keys import DataKeySource
 from .dedup import Claims, DedupLedger
 from .failures import DependencyUnavailable, PermanentFailure, TransientFailure
 from .metrics import DeliveryMetrics, DeliveryOutcome
 from .supersession import SupersessionCheck
 
 log = logging.getLogger("tempstrong.delivery")
+
+
+class Erased:
+    """An envelope whose person was erased: skipped, never sent."""
+
+
+ERASED = Erased()
+Revealed = SealedDelivery | Exception | Erased
 
 UNKNOWN_CHANNEL = "unknown"
 # A send that takes longer is abandoned (a transient failure; its claim is let go).
@@ -106,6 +117,8 @@ class DeliveryWorker:
         self,
         *,
         opener: Opener,
+        keyring: Keyring,
+        data_keys: DataKeySource,
         channels: Mapping[SendingMethod, Channel],
         dedup: DedupLedger,
         supersession: SupersessionCheck,
@@ -116,6 +129,8 @@ class DeliveryWorker:
         send_deadline: float = SEND_DEADLINE_SECONDS,
     ) -> None:
         self._opener = opener
+        self._keyring = keyring
+        self._data_keys = data_keys
         self._channels = dict(channels)
         self._dedup = dedup
         self._supersession = supersession
@@ -200,18 +215,74 @@ class DeliveryWorker:
             return done
         claimed = [item for item in items if item.key in claims.claimed]
         try:
-            errors = await asyncio.gather(*map(self._send, claimed))
+            revealed = await self._reveal(claimed)
+        except DependencyUnavailable as outage:
+            await claims.abandon()
+            return [*done, *((item.index, self._wait(item, str(outage))) for item in claimed)]
+        sendable: list[tuple[_Item, SealedDelivery]] = []
+        for item in claimed:
+            verdict = revealed[item.key]
+            if isinstance(verdict, SealedDelivery):
+                sendable.append((item, verdict))
+            elif isinstance(verdict, Erased):
+                done.append((item.index, self._acked(item, DeliveryOutcome.SKIPPED_ERASED)))
+            else:
+                done.append((item.index, self._verdict(item, verdict)))
+        try:
+            errors = await asyncio.gather(*(self._send(i, d) for i, d in sendable))
         except BaseException:
             # cancelled mid-send (a stop that outlived its drain): let the claims go, record
             # nothing; the unsettled messages come back from the broker
             await asyncio.shield(claims.abandon())
             raise
-        results = list(zip(claimed, errors, strict=True))
+        results = list(zip((item for item, _ in sendable), errors, strict=True))
         await self._finish(claims, [item.key for item, error in results if error is None])
         done.extend((item.index, self._verdict(item, error)) for item, error in results)
         return done
 
-    async def _send(self, item: _Item) -> Exception | None:
+    async def _reveal(self, items: list[_Item]) -> dict[str, Revealed]:
+        """Each claimed envelope opened, with its person's address revealed by their data key
+        (one query for the batch's keys): a delivery, ERASED (the key is gone: the person was
+        erased), or why it cannot be sent. Raises DependencyUnavailable (nothing decided)."""
+        opened: dict[str, SealedDelivery | Exception] = {}
+        for item in items:
+            try:
+                opened[item.key] = item.opened or self._open(item.envelope)
+            except PermanentFailure as failure:
+                opened[item.key] = failure
+        wanted = {
+            delivery.data_key_id
+            for delivery in opened.values()
+            if isinstance(delivery, SealedDelivery) and delivery.data_key_id is not None
+        }
+        keys = await self._data_keys.wrapped(sorted(wanted)) if wanted else {}
+        revealed: dict[str, Revealed] = {}
+        for name, delivery in opened.items():
+            if not isinstance(delivery, SealedDelivery) or delivery.data_key_id is None:
+                revealed[name] = delivery  # a failure, or an envelope with nothing personal
+                continue
+            wrapped = keys.get(delivery.data_key_id)
+            if wrapped is None or wrapped.subject_id != delivery.subject_id:
+                revealed[name] = ERASED
+                continue
+            revealed[name] = self._revealed(delivery, wrapped)
+        return revealed
+
+    def _revealed(
+        self, delivery: SealedDelivery, wrapped: WrappedKey
+    ) -> SealedDelivery | Exception:
+        try:
+            key = DataKey(wrapped.key_id, self._keyring.unwrap(wrapped))
+        except UnwrapError:
+            # the keyring lost the key that wrapped it: an operator's to fix, then it goes
+            log.error("a data key does not unwrap", extra={"key_id": str(wrapped.key_id)})
+            return TransientFailure("the person's data key does not unwrap with the keyring")
+        try:
+            return delivery.revealed(key.open)
+        except CannotOpen:
+            return PermanentFailure("the sealed address does not open with its person's key")
+
+    async def _send(self, item: _Item, delivery: SealedDelivery) -> Exception | None:
         """None once the channel accepted; else why not (never raises)."""
         with (
             request_id_in_scope(item.message.correlation_id),
@@ -228,7 +299,6 @@ class DeliveryWorker:
             ) as span,
         ):
             try:
-                delivery = item.opened or self._open(item.envelope)
                 channel = self._channels.get(delivery.sending_method)
                 if channel is None:
                     method = delivery.sending_method.value

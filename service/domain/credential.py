@@ -24,6 +24,7 @@ from .errors import (
 )
 from .fields import EnumAttribute, OptionalEnumAttribute
 from .ids import NAMESPACE_TEMPSTRONG
+from .personal import Encrypted, PersonalValue
 from .policy import LockingMode, TempStrongPasswordPolicy
 from .states import LOCKED_STATES, USABLE_STATES, CredentialState, StateChangeReason
 
@@ -36,6 +37,36 @@ SECRET_EVENT_ATTRIBUTES = frozenset({"password_hash", "delivery"})
 class TempStrongPassword(Aggregate):
     class Event(Aggregate.Event):
         class_version = 1
+
+    # Version 2 of the two events that issue a secret: the sealed `delivery` holds the person's
+    # address sealed to their own data key. Version 1 sealed it in the clear inside the box;
+    # `tempstrong migrate` strips those from the events once they were published.
+    class TempStrongPasswordCreated(Aggregate.Created):
+        class_version = 2
+        client_ext_id: str
+        user_ext_id: str
+        ext_id: str
+        policy_ext_id: str
+        state_name: str
+        password_hash: str
+        valid_until: datetime
+        delivery: dict[str, str] | None
+        actor: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            pass  # the same fields: only what `delivery` seals differs
+
+    class TempStrongPasswordReset(Event):
+        class_version = 2
+        password_hash: str
+        valid_until: datetime
+        delivery: dict[str, str] | None
+        actor: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            pass  # the same fields: only what `delivery` seals differs
 
     state = EnumAttribute(CredentialState)
     state_change_reason = OptionalEnumAttribute(StateChangeReason)
@@ -96,7 +127,7 @@ class TempStrongPassword(Aggregate):
         self.policy_ext_id = policy_ext_id
         self.state = CredentialState(state_name)
         self.state_change_reason = StateChangeReason.INITIALIZED
-        self.state_change_detail: str | None = None
+        self.state_change_detail: PersonalValue = None
         self.password_hash = password_hash
         self.valid_until = valid_until
         self.reset_count = 0
@@ -107,7 +138,7 @@ class TempStrongPassword(Aggregate):
         self.locked_until: datetime | None = None
         self.state_before_lock = None
         self.reason_before_lock = None
-        self.modification_comment: str | None = None
+        self.modification_comment: PersonalValue = None
         self.created_by = actor
         self.modified_by = actor
         self.deleted = False
@@ -200,7 +231,7 @@ class TempStrongPassword(Aggregate):
         expected_version: int,
         state_name: CredentialState | None,
         new_policy: TempStrongPasswordPolicy | None,
-        modification_comment: str | None,
+        modification_comment: Encrypted | None,
         actor: str | None,
         now: datetime,
     ) -> None:
@@ -252,7 +283,7 @@ class TempStrongPassword(Aggregate):
 
     # -- events -----------------------------------------------------------------------------
 
-    @event("TempStrongPasswordReset")
+    @event(TempStrongPasswordReset)
     def _reset(
         self,
         password_hash: str,
@@ -311,7 +342,7 @@ class TempStrongPassword(Aggregate):
         state_before_lock: str | None
         reason_before_lock: str | None
         failed_login_count: int | None
-        modification_comment: str | None
+        modification_comment: PersonalValue
         actor: str | None
 
         @staticmethod
@@ -331,7 +362,7 @@ class TempStrongPassword(Aggregate):
         state_before_lock: str | None,
         reason_before_lock: str | None,
         failed_login_count: int | None,
-        modification_comment: str | None,
+        modification_comment: PersonalValue,
         actor: str | None,
     ) -> None:
         new_state = CredentialState(state_name)

@@ -10,13 +10,16 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import ApplicationRecorder, Mapper
-from psycopg_pool import ConnectionPool
+from eventsourcing.persistence import ApplicationRecorder, JSONTranscoder, Mapper
+from eventsourcing.postgres import PostgresDatastore
 
 from ..domain.credential import TempStrongPassword
 from ..domain.user import User
+from ..postgres.schema import SCHEMA_LOCK_KEY
+from .keys import POSTGRES_DDL
 from .mapper import CorrelatingMapper
 from .names import APPLICATION_NAME
+from .transcodings import EncryptedAsDict
 
 SNAPSHOT_INTERVAL = 100
 POOL_SIZE = 8
@@ -37,6 +40,10 @@ class EventStoreApp(Application[UUID]):
         User: SNAPSHOT_INTERVAL,
     }
 
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(EncryptedAsDict())
+
     def construct_mapper(self) -> Mapper[UUID]:
         return self.factory.mapper(
             transcoder=self.construct_transcoder(), mapper_class=CorrelatingMapper
@@ -44,9 +51,11 @@ class EventStoreApp(Application[UUID]):
 
     def construct_recorder(self) -> ApplicationRecorder:
         recorder = super().construct_recorder()
-        pool = getattr(getattr(recorder, "datastore", None), "pool", None)
-        if isinstance(pool, ConnectionPool):
-            pool.timeout = POOL_WAIT_SECONDS
+        datastore = getattr(recorder, "datastore", None)
+        if isinstance(datastore, PostgresDatastore):
+            datastore.pool.timeout = POOL_WAIT_SECONDS
+            if self.env.get("CREATE_TABLE", "y").lower() in ("y", "yes", "t", "true", "on", "1"):
+                _create_keys_table(datastore)
         return recorder
 
     def get_or_none(self, aggregate_id: UUID) -> Aggregate | None:
@@ -55,6 +64,14 @@ class EventStoreApp(Application[UUID]):
         except AggregateNotFoundError:
             return None
         return aggregate
+
+
+def _create_keys_table(datastore: PostgresDatastore) -> None:
+    """The personal-data keys table beside the library's own, in the same step (keys.py)."""
+    with datastore.transaction(commit=True) as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
+        for statement in POSTGRES_DDL:
+            cursor.execute(statement)  # type: ignore[arg-type]  # a constant's DDL
 
 
 def event_mapper() -> Mapper[UUID]:

@@ -22,6 +22,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -31,7 +32,8 @@ from opentelemetry.trace import Link
 from ..observability import tracing
 from ..postgres.errors import DATABASE_ERRORS
 from .deadline import DeadlineExceeded, current_deadline, is_past
-from .port import StoreUnavailable
+from .keys import KEYS_TABLE
+from .port import NO_KEY_CHANGES, KeyChanges, StoreUnavailable
 
 log = logging.getLogger("tempstrong.eventstore")
 
@@ -49,6 +51,7 @@ class _Save:
     # aggregates the command read but did not change: (id, the version it read), which must
     # still be their latest when the events are inserted
     expected: Sequence[tuple[UUID, int]] = ()
+    key_changes: KeyChanges = NO_KEY_CHANGES
     done: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -86,20 +89,44 @@ class GroupCommitWriter:
         )
         # One statement: the saves whose expected versions are stale insert nothing, the others
         # insert their events in order; a taken version is skipped. Rows not returned conflicted.
-        self._insert_sql = f"""
+        stale = f"""
 WITH stale AS (
     SELECT DISTINCT expected.save
     FROM unnest($5::int[], $6::uuid[], $7::bigint[]) AS expected(save, originator_id, version)
     WHERE (SELECT max(stored.originator_version) FROM {events_table} AS stored
            WHERE stored.originator_id = expected.originator_id) IS DISTINCT FROM expected.version
-)
+)"""  # noqa: S608 - the table's name is a constant; the values are bind parameters
+        insert = f"""
 INSERT INTO {events_table} (originator_id, originator_version, topic, state)
 SELECT row.originator_id, row.originator_version, row.topic, row.state
 FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bytea[], $8::int[])
      AS row(originator_id, originator_version, topic, state, save)
 WHERE row.save NOT IN (SELECT save FROM stale)
 ON CONFLICT DO NOTHING RETURNING originator_id, originator_version
-"""  # noqa: S608 - the table's name is a constant; the values are bind parameters
+"""  # noqa: S608
+        self._insert_sql = stale + insert
+        # A batch with key changes (a new person, an erasure) writes them in the same statement:
+        # they commit with the events of their save, or roll back with them.
+        key_changes = f""",
+new_keys AS (
+    INSERT INTO {KEYS_TABLE} (key_id, subject_id, wrapping_key_id, wrapped)
+    SELECT k.key_id, k.subject_id, k.wrapping_key_id, k.wrapped
+    FROM unnest($9::uuid[], $10::uuid[], $11::text[], $12::bytea[], $13::int[])
+         AS k(key_id, subject_id, wrapping_key_id, wrapped, save)
+    WHERE k.save NOT IN (SELECT save FROM stale)
+    ON CONFLICT (key_id) DO NOTHING
+),
+scheduled AS (
+    UPDATE {KEYS_TABLE} AS k SET erase_after = s.erase_after
+    FROM unnest($14::uuid[], $15::timestamptz[], $16::int[]) AS s(key_id, erase_after, save)
+    WHERE k.key_id = s.key_id AND s.save NOT IN (SELECT save FROM stale)
+),
+destroyed AS (
+    DELETE FROM {KEYS_TABLE} AS k
+    USING unnest($17::uuid[], $18::int[]) AS d(key_id, save)
+    WHERE k.key_id = d.key_id AND d.save NOT IN (SELECT save FROM stale)
+)"""  # noqa: S608
+        self._insert_with_keys_sql = stale + key_changes + insert
         self._lookup_sql = (
             f"SELECT state FROM {events_table} "  # noqa: S608
             "WHERE originator_id = $1 AND originator_version = $2"
@@ -108,14 +135,17 @@ ON CONFLICT DO NOTHING RETURNING originator_id, originator_version
         self.saves = 0
 
     async def insert(
-        self, events: Sequence[StoredEvent], expected: Sequence[tuple[UUID, int]] = ()
+        self,
+        events: Sequence[StoredEvent],
+        expected: Sequence[tuple[UUID, int]] = (),
+        key_changes: KeyChanges = NO_KEY_CHANGES,
     ) -> None:
         """Returns once the events are committed; raises IntegrityError on a version conflict
         (one of the events' versions is taken, or an `expected` version is no longer the
         latest of its aggregate)."""
         if self._closing:
             raise StoreUnavailable("The event store is closing.")
-        save = _Save(events, current_deadline(), expected)
+        save = _Save(events, current_deadline(), expected, key_changes)
         self._queue.append(save)
         self._wakeup.set()
         if self._task is None or self._task.done():
@@ -212,21 +242,24 @@ ON CONFLICT DO NOTHING RETURNING originator_id, originator_version
         events = [event for save in batch for event in save.events]
         owners = [index for index, save in enumerate(batch) for _ in save.events]
         expected = [(index, *e) for index, save in enumerate(batch) for e in save.expected]
+        arguments: list[Any] = [
+            [e.originator_id for e in events],
+            [e.originator_version for e in events],
+            [e.topic for e in events],
+            [e.state for e in events],
+            [e[0] for e in expected],
+            [e[1] for e in expected],
+            [e[2] for e in expected],
+            owners,
+        ]
+        sql = self._insert_sql
+        if any(save.key_changes for save in batch):
+            sql = self._insert_with_keys_sql
+            arguments.extend(_key_arguments(batch))
         async with self._pool.acquire(timeout=CONNECT_WAIT_SECONDS) as connection:
             try:
                 await connection.execute(self._begin_sql, timeout=STATEMENT_SECONDS)
-                rows = await connection.fetch(
-                    self._insert_sql,
-                    [e.originator_id for e in events],
-                    [e.originator_version for e in events],
-                    [e.topic for e in events],
-                    [e.state for e in events],
-                    [e[0] for e in expected],
-                    [e[1] for e in expected],
-                    [e[2] for e in expected],
-                    owners,
-                    timeout=STATEMENT_SECONDS,
-                )
+                rows = await connection.fetch(sql, *arguments, timeout=STATEMENT_SECONDS)
                 inserted = {(row[0], row[1]) for row in rows}
                 if len(inserted) < len(events):
                     raise _Conflicted([save for save in batch if not save.keys() <= inserted])
@@ -270,6 +303,25 @@ ON CONFLICT DO NOTHING RETURNING originator_id, originator_version
                 continue
             # the same version written by another writer since would hold other bytes
             return stored is not None and bytes(stored) == bytes(first.state)
+
+
+def _key_arguments(batch: list[_Save]) -> list[list[Any]]:
+    """The key changes of a batch as the arrays $9..$18 of the insert with keys."""
+    new = [(i, key) for i, save in enumerate(batch) for key in save.key_changes.new]
+    scheduled = [(i, *s) for i, save in enumerate(batch) for s in save.key_changes.erase_after]
+    destroyed = [(i, key_id) for i, save in enumerate(batch) for key_id in save.key_changes.destroy]
+    return [
+        [key.key_id for _, key in new],
+        [key.subject_id for _, key in new],
+        [key.wrapping_key_id for _, key in new],
+        [key.wrapped for _, key in new],
+        [i for i, _ in new],
+        [key_id for _, key_id, _ in scheduled],
+        [when for _, _, when in scheduled],
+        [i for i, _, _ in scheduled],
+        [key_id for _, key_id in destroyed],
+        [i for i, _ in destroyed],
+    ]
 
 
 async def close_quietly(writer: GroupCommitWriter) -> None:

@@ -20,6 +20,7 @@ import contextvars
 import copy
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
@@ -31,11 +32,13 @@ from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent
 from ..observability import tracing
 from ..postgres.errors import DATABASE_ERRORS
 from ..postgres.pool import create_pool
+from ..privacy.keyring import WrappedKey
 from .application import AGGREGATE_CACHE_SIZE, EventStoreApp
 from .deadline import remaining
 from .group_commit import CONNECT_WAIT_SECONDS, GroupCommitWriter, close_quietly
+from .keys import DUE_SQL, KEYS_TABLE
 from .names import EVENTS_TABLE, SNAPSHOTS_TABLE
-from .port import StoreUnavailable
+from .port import NO_KEY_CHANGES, DueErasure, KeyChanges, StoreUnavailable
 
 READ_SECONDS = 10.0
 _LATEST = 2**62  # "the latest version" in a query that asks for versions
@@ -56,11 +59,12 @@ class PostgresStore:
         self._events_table = EVENTS_TABLE
         self._snapshots_table = SNAPSHOTS_TABLE
         # kind 0: the latest snapshot at or below the asked version; kind 1: the events after
-        # it. Each part is a LATERAL lookup per asked aggregate: its plan is an index scan
+        # it; kind 2: the data keys of a user (wrapped), so that a user's key travels with the
+        # user's read. Each part is a LATERAL lookup per asked aggregate: its plan is an index scan
         # whatever the tables' statistics were when the plan was cached (a join shape planned
         # while the tables were small, and kept by the connection, scanned whole tables).
         self._reconstruct_sql = f"""
-SELECT 0 AS kind, a.originator_id, s.originator_version, s.topic, s.state
+SELECT 0 AS kind, a.originator_id, s.originator_version, s.topic, s.state, NULL::uuid
 FROM unnest($1::uuid[], $2::bigint[]) AS a(originator_id, version)
 CROSS JOIN LATERAL (
     SELECT originator_version, topic, state FROM {SNAPSHOTS_TABLE} AS s
@@ -68,7 +72,7 @@ CROSS JOIN LATERAL (
     ORDER BY s.originator_version DESC LIMIT 1
 ) AS s
 UNION ALL
-SELECT 1, a.originator_id, e.originator_version, e.topic, e.state
+SELECT 1, a.originator_id, e.originator_version, e.topic, e.state, NULL::uuid
 FROM unnest($1::uuid[], $2::bigint[]) AS a(originator_id, version)
 CROSS JOIN LATERAL (
     SELECT originator_version, topic, state FROM {EVENTS_TABLE} AS e
@@ -80,11 +84,20 @@ CROSS JOIN LATERAL (
       ), 0)
     ORDER BY e.originator_version
 ) AS e
+UNION ALL
+SELECT 2, a.originator_id, 0, k.wrapping_key_id, k.wrapped, k.key_id
+FROM unnest($1::uuid[]) AS a(originator_id)
+CROSS JOIN LATERAL (
+    SELECT key_id, wrapping_key_id, wrapped FROM {KEYS_TABLE} AS k
+    WHERE k.subject_id = a.originator_id
+) AS k
 ORDER BY 2, 1, 3
 """  # noqa: S608 - table names are constants; the values are bind parameters
         self._pool: asyncpg.Pool | None = None
         self._writer: GroupCommitWriter | None = None
         self._cache: OrderedDict[UUID, Aggregate] = OrderedDict()
+        # users' data keys (wrapped), by subject, read with the subject and bounded alike
+        self._keys: OrderedDict[UUID, dict[UUID, WrappedKey]] = OrderedDict()
         self._snapshot_tasks: set[asyncio.Task[None]] = set()
 
     async def open(self) -> None:
@@ -137,10 +150,35 @@ ORDER BY 2, 1, 3
     async def events_of(self, aggregate_id: UUID) -> Sequence[Any]:
         return [self._mapper.to_domain_event(e) for e in await self._select_events(aggregate_id)]
 
+    async def data_key(self, subject_id: UUID, key_id: UUID) -> WrappedKey | None:
+        known = self._keys.get(subject_id)
+        if known is None or key_id not in known:
+            known = {key.key_id: key for key in await self.data_keys(subject_id)}
+        return known.get(key_id)
+
+    async def data_keys(self, subject_id: UUID) -> Sequence[WrappedKey]:
+        rows = await self._fetch(
+            f"SELECT key_id, wrapping_key_id, wrapped FROM {KEYS_TABLE} "  # noqa: S608
+            "WHERE subject_id = $1",
+            subject_id,
+        )
+        keys = [
+            WrappedKey(UUID(bytes=row[0].bytes), subject_id, row[1], bytes(row[2])) for row in rows
+        ]
+        self._keep_keys(subject_id, {key.key_id: key for key in keys})
+        return keys
+
+    async def due_erasures(self, now: datetime, limit: int) -> Sequence[DueErasure]:
+        rows = await self._fetch(DUE_SQL, now, limit)
+        return [DueErasure(UUID(bytes=r[0].bytes), UUID(bytes=r[1].bytes)) for r in rows]
+
     # -- writes ------------------------------------------------------------------------------
 
     async def save(
-        self, *aggregates: Aggregate | None, unchanged: Sequence[Aggregate] = ()
+        self,
+        *aggregates: Aggregate | None,
+        unchanged: Sequence[Aggregate] = (),
+        keys: KeyChanges = NO_KEY_CHANGES,
     ) -> None:
         saved = [a for a in aggregates if a is not None]
         pending = [(a, a.collect_events()) for a in saved]
@@ -149,12 +187,13 @@ ORDER BY 2, 1, 3
             events = [self._mapper.to_stored_event(e) for _, new in pending for e in new]
             if events:
                 try:
-                    await self.writer.insert(events, [(a.id, a.version) for a in unchanged])
+                    await self.writer.insert(events, [(a.id, a.version) for a in unchanged], keys)
                 except IntegrityError:
                     # another writer moved on: the next read of these must not trust the cache
                     for aggregate in (*saved, *unchanged):
                         self._cache.pop(aggregate.id, None)
                     raise
+        self._apply_key_changes(keys)
         for aggregate, new in pending:
             self._remember(aggregate)
             if self._snapshot_due(aggregate, new):
@@ -196,13 +235,20 @@ ORDER BY 2, 1, 3
         )
         initial: dict[UUID, Aggregate | None] = {}
         stored: dict[UUID, list[StoredEvent]] = {}
-        for kind, raw_id, originator_version, topic, state in rows:
+        keys: dict[UUID, list[WrappedKey]] = {}
+        for kind, raw_id, originator_version, topic, state, key_id in rows:
             aggregate_id = UUID(bytes=raw_id.bytes)
+            if kind == 2:
+                wrapped = WrappedKey(UUID(bytes=key_id.bytes), aggregate_id, topic, bytes(state))
+                keys.setdefault(aggregate_id, []).append(wrapped)
+                continue
             event = StoredEvent(aggregate_id, originator_version, topic, bytes(state))
             if kind == 0:
                 initial[aggregate_id] = self._mapper.to_domain_event(event).mutate(None)  # type: ignore[attr-defined]
             else:
                 stored.setdefault(aggregate_id, []).append(event)
+        for subject_id, subject_keys in keys.items():
+            self._keep_keys(subject_id, {key.key_id: key for key in subject_keys})
         rebuilt: dict[UUID, Aggregate] = {}
         for aggregate_id in initial.keys() | stored.keys():
             aggregate = self._project(initial.get(aggregate_id), stored.get(aggregate_id, []))
@@ -226,6 +272,20 @@ ORDER BY 2, 1, 3
         self._cache[aggregate.id] = aggregate  # re-inserted: now the most recently used
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
+
+    def _keep_keys(self, subject_id: UUID, keys: dict[UUID, WrappedKey]) -> None:
+        self._keys.pop(subject_id, None)
+        self._keys[subject_id] = keys
+        while len(self._keys) > self._cache_size:
+            self._keys.popitem(last=False)
+
+    def _apply_key_changes(self, changes: KeyChanges) -> None:
+        for key in changes.new:
+            self._keys.setdefault(key.subject_id, {})[key.key_id] = key
+        destroyed = set(changes.destroy)
+        for keys in self._keys.values():
+            for key_id in destroyed & keys.keys():
+                del keys[key_id]
 
     def _snapshot_due(self, aggregate: Aggregate, new: Sequence[Any]) -> bool:
         interval = self.snapshotting_intervals.get(type(aggregate))

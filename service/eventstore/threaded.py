@@ -9,15 +9,18 @@ import functools
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
+from ..privacy.keyring import WrappedKey
 from .application import MAX_OVERFLOW, POOL_SIZE, EventStoreApp
 from .deadline import DeadlineExceeded, check_deadline, remaining
-from .port import StoreUnavailable
+from .keys import KeyTable, default_key_table
+from .port import NO_KEY_CHANGES, DueErasure, KeyChanges, StoreUnavailable
 
 # Without a deadline in scope (CLI, tests), how long one store call may take.
 DEFAULT_CALL_SECONDS = 30.0
@@ -32,8 +35,14 @@ def executor_size() -> int:
 class ThreadedStore:
     """The eventsourcing Application itself; its synchronous calls run on a thread pool."""
 
-    def __init__(self, app: EventStoreApp, executor: ThreadPoolExecutor | None = None) -> None:
+    def __init__(
+        self,
+        app: EventStoreApp,
+        executor: ThreadPoolExecutor | None = None,
+        keys: KeyTable | None = None,
+    ) -> None:
         self.app = app
+        self.keys = keys or default_key_table(app.recorder)
         self._executor = executor or ThreadPoolExecutor(
             executor_size(), thread_name_prefix="eventstore"
         )
@@ -50,8 +59,21 @@ class ThreadedStore:
     async def events_of(self, aggregate_id: UUID) -> Sequence[Any]:
         return await self._call(lambda: list(self.app.events.get(aggregate_id)))
 
+    async def data_key(self, subject_id: UUID, key_id: UUID) -> WrappedKey | None:
+        keys = await self._call(self.keys.of, subject_id)
+        return next((key for key in keys if key.key_id == key_id), None)
+
+    async def data_keys(self, subject_id: UUID) -> Sequence[WrappedKey]:
+        return await self._call(self.keys.of, subject_id)
+
+    async def due_erasures(self, now: datetime, limit: int) -> Sequence[DueErasure]:
+        return await self._call(self.keys.due, now, limit)
+
     async def save(
-        self, *aggregates: Aggregate | None, unchanged: Sequence[Aggregate] = ()
+        self,
+        *aggregates: Aggregate | None,
+        unchanged: Sequence[Aggregate] = (),
+        keys: KeyChanges = NO_KEY_CHANGES,
     ) -> None:
         # Reads here are always fresh; a change of an `unchanged` aggregate between the read and
         # this save is not detected (dev mode's single process makes none).
@@ -68,7 +90,12 @@ class ThreadedStore:
                     raise DeadlineExceeded("The call outlived its deadline; nothing was saved.")
                 check_deadline()
                 started = True
+            # not one transaction with the events here: a key is written before the events that
+            # name it, an erasure's deletions after the event that records it (a crash between
+            # leaves a key nobody names, or an erasure the next run of it completes)
+            self.keys.before_events(keys)
             self.app.save(*aggregates)
+            self.keys.after_events(keys)
 
         saving = self._submit(save_unless_abandoned)
         try:

@@ -12,6 +12,7 @@ from ..contracts.paths import CREDENTIAL_PATH, USER_PATH
 from ..domain.credential import TempStrongPassword
 from ..domain.errors import Conflict
 from ..domain.states import CredentialState
+from ..privacy.personal_data import NOTHING, Revealer
 from ..security.access import Principal, authorize
 from .context import ApiContext, context_of
 from .errors import ApiError
@@ -77,13 +78,18 @@ def _credential_location(client: str, user: str) -> str:
 
 
 def _render(
-    ctx: ApiContext, caller: Caller, credential: TempStrongPassword, secret: str | None
+    ctx: ApiContext,
+    caller: Caller,
+    credential: TempStrongPassword,
+    secret: str | None,
+    revealer: Revealer = NOTHING,
 ) -> dict[str, object]:
     return credential_body(
         credential,
         ctx.queries.now(),
         temp_strong_password=secret,
         include_actors=not caller.self_admin,
+        revealer=revealer,
     )
 
 
@@ -100,7 +106,7 @@ async def create_user(request: web.Request) -> web.Response:
         language=body.get("language"),
     )
     user = await ctx.run(ctx.commands.users.register, caller.client, body["extId"], profile)
-    location = USER_PATH.format(clientExtId=caller.client, userExtId=user.ext_id)
+    location = USER_PATH.format(clientExtId=caller.client, userExtId=user.user.ext_id)
     return web.json_response(user_body(user), status=201, headers={"Location": location})
 
 
@@ -142,7 +148,7 @@ async def create_credential(request: web.Request) -> web.Response:
     )
     headers = {"Location": _credential_location(caller.client, user), **_replay_header(outcome)}
     # always the body (one shape per status for generated clients); the fragment only if exposed
-    body_out = _render(ctx, caller, outcome.credential, outcome.response_secret)
+    body_out = _render(ctx, caller, outcome.credential, outcome.response_secret, outcome.revealer)
     return web.json_response(body_out, status=201, headers=headers)
 
 
@@ -166,21 +172,24 @@ async def reset_credential(request: web.Request) -> web.Response:
     headers = _replay_header(outcome)
     if not outcome.has_body:
         return web.Response(status=204, headers=headers)
-    body_out = _render(ctx, caller, outcome.credential, outcome.response_secret)
+    body_out = _render(ctx, caller, outcome.credential, outcome.response_secret, outcome.revealer)
     return web.json_response(body_out, headers=headers)
 
 
 async def get_credential(request: web.Request) -> web.Response:
     ctx, caller = _caller(request, CAN_GET_CREDENTIAL)
-    credential = await ctx.run(ctx.queries.credentials.get, caller.client, str(caller.user))
-    return web.json_response(_render(ctx, caller, credential, credential.password_hash))
+    view = await ctx.run(ctx.queries.credentials.get, caller.client, str(caller.user))
+    credential = view.credential
+    return web.json_response(
+        _render(ctx, caller, credential, credential.password_hash, view.revealer)
+    )
 
 
 async def patch_credential(request: web.Request) -> web.Response:
     ctx, caller = _caller(request, CAN_MODIFY_CREDENTIAL)
     body = await json_body(request, PATCH_CREDENTIAL_FIELDS)
     state_name = body.get("stateName")
-    credential = await ctx.run(
+    view = await ctx.run(
         ctx.commands.credentials.modify,
         caller.client,
         str(caller.user),
@@ -190,7 +199,7 @@ async def patch_credential(request: web.Request) -> web.Response:
         modification_comment=body.get("modificationComment"),
         actor=caller.actor,
     )
-    return web.json_response(_render(ctx, caller, credential, None))
+    return web.json_response(_render(ctx, caller, view.credential, None, view.revealer))
 
 
 async def delete_credential(request: web.Request) -> web.Response:
@@ -217,8 +226,8 @@ async def verify_credential(request: web.Request) -> web.Response:
 
 async def credential_events(request: web.Request) -> web.Response:
     ctx, caller = _caller(request, CAN_LIST_EVENTS)
-    events = await ctx.run(ctx.queries.credentials.events, caller.client, str(caller.user))
-    return web.json_response({"items": [event_item(e) for e in events]})
+    trail = await ctx.run(ctx.queries.credentials.events, caller.client, str(caller.user))
+    return web.json_response({"items": [event_item(e, trail.revealer) for e in trail.events]})
 
 
 async def list_credentials(request: web.Request) -> web.Response:

@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from ..commands.outcomes import UserView
 from ..contracts.casing import camel
 from ..contracts.credential import SECRET_FIELD, credential_fields
 from ..contracts.dates import iso
 from ..domain.credential import SECRET_EVENT_ATTRIBUTES, TempStrongPassword
 from ..domain.ids import event_id
-from ..domain.user import User
+from ..domain.personal import CREDENTIAL_TEXT_FIELDS, Encrypted
+from ..privacy.personal_data import NOTHING, Revealer
 
 _EVENT_ENVELOPE_ATTRIBUTES = frozenset(
     {"originator_id", "originator_version", "timestamp", "originator_topic"}
@@ -23,21 +25,30 @@ def credential_body(
     *,
     temp_strong_password: str | None,
     include_actors: bool,
+    revealer: Revealer = NOTHING,
 ) -> dict[str, Any]:
-    """Fields without a value are omitted. `temp_strong_password` is a hash or a fragment."""
+    """Fields without a value are omitted. `temp_strong_password` is a hash or a fragment; the
+    free text about the credential is what `revealer` opens (nothing once its user is erased)."""
     body = credential_fields(credential, now)
+    for name in CREDENTIAL_TEXT_FIELDS:
+        body[camel(name)] = revealer.reveal(body[camel(name)], credential.id, name)
     body[SECRET_FIELD] = temp_strong_password
     if not include_actors:
         del body["createdBy"], body["modifiedBy"]
     return {k: _jsonable(v) for k, v in body.items() if v is not None}
 
 
-def user_body(user: User) -> dict[str, Any]:
+def user_body(view: UserView) -> dict[str, Any]:
+    user, revealer = view.user, view.revealer
+
+    def personal(name: str) -> str | None:
+        return revealer.reveal(getattr(user, name), user.id, name)
+
     body = {
         "extId": user.ext_id,
-        "loginId": user.login_id,
-        "email": user.email,
-        "mobile": user.mobile,
+        "loginId": personal("login_id"),
+        "email": personal("email"),
+        "mobile": personal("mobile"),
         "language": user.language,
         "created": iso(user.created_on),
         "lastModified": iso(user.modified_on),
@@ -46,12 +57,15 @@ def user_body(user: User) -> dict[str, Any]:
     return {k: v for k, v in body.items() if v is not None}
 
 
-def event_item(domain_event: Any) -> dict[str, Any]:
-    """One audit-trail entry; the hash and the sealed envelope are left out."""
+def event_item(domain_event: Any, revealer: Revealer = NOTHING) -> dict[str, Any]:
+    """One audit-trail entry; the hash and the sealed envelope are left out, and personal text
+    shows only while its person's key is live."""
     data: dict[str, Any] = {}
     for name, value in vars(domain_event).items():
         if name in _EVENT_ENVELOPE_ATTRIBUTES or name in SECRET_EVENT_ATTRIBUTES:
             continue
+        if isinstance(value, Encrypted):
+            value = revealer.reveal(value, domain_event.originator_id, name)
         data[camel(name)] = _jsonable(value)
     delivery = getattr(domain_event, "delivery", None)
     if isinstance(delivery, dict):

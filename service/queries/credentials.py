@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from ..commands.aggregates import Aggregates
+from ..commands.outcomes import CredentialView
 from ..domain.credential import TempStrongPassword
 from ..eventstore.port import StoreUnavailable
+from ..privacy.personal_data import PersonalData, Revealer
 
 
 class CredentialPages(Protocol):
@@ -24,17 +27,31 @@ class CredentialPages(Protocol):
     ) -> list[TempStrongPassword]: ...
 
 
+@dataclass(frozen=True)
+class CredentialEvents:
+    """A credential's events, oldest first, and what opens the free text in them."""
+
+    events: Sequence[Any]
+    revealer: Revealer
+
+
 class CredentialQueries:
-    def __init__(self, aggregates: Aggregates, pages: CredentialPages | None) -> None:
+    def __init__(
+        self, aggregates: Aggregates, personal: PersonalData, pages: CredentialPages | None
+    ) -> None:
         self._aggregates = aggregates
+        self._personal = personal
         self._pages = pages
 
-    async def get(self, client: str, user_ext_id: str) -> TempStrongPassword:
-        return (await self._aggregates.user_and_credential(client, user_ext_id))[1]
+    async def get(self, client: str, user_ext_id: str) -> CredentialView:
+        """The credential, and its user's live key for the free text about it."""
+        user, credential = await self._aggregates.user_and_credential(client, user_ext_id)
+        return CredentialView(credential, await self._personal.revealer(user))
 
-    async def events(self, client: str, user_ext_id: str) -> Sequence[Any]:
-        credential = await self.get(client, user_ext_id)
-        return await self._aggregates.events_of(credential.id)
+    async def events(self, client: str, user_ext_id: str) -> CredentialEvents:
+        view = await self.get(client, user_ext_id)
+        events = await self._aggregates.events_of(view.credential.id)
+        return CredentialEvents(events, view.revealer)
 
     async def page(
         self,

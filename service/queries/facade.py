@@ -8,6 +8,7 @@ from datetime import datetime
 from ..commands.aggregates import Aggregates
 from ..domain.catalog import PolicyCatalog
 from ..eventstore.port import AggregateStore
+from ..privacy.personal_data import PersonalData
 from .credentials import CredentialPages, CredentialQueries
 from .users import UserQueries
 
@@ -17,13 +18,14 @@ class Queries:
         self,
         store: AggregateStore,
         catalog: PolicyCatalog,
+        personal: PersonalData,
         pages: CredentialPages | None,
         clock: Callable[[], datetime],
     ) -> None:
         self.clock = clock
         aggregates = Aggregates(store, catalog)
-        self.users = UserQueries(aggregates)
-        self.credentials = CredentialQueries(aggregates, pages)
+        self.users = UserQueries(aggregates, personal)
+        self.credentials = CredentialQueries(aggregates, personal, pages)
 
     def now(self) -> datetime:
         return self.clock()

@@ -26,6 +26,7 @@ REQUIRED = (
     "jwt_audience",
     "policy_file",
     "delivery_public_key",
+    "personal_data_keys",
 )
 
 

@@ -14,6 +14,7 @@ from ..delivery.channels import Channel
 from ..delivery.channels.email import SmtpChannel, parse_smtp_url
 from ..delivery.channels.pdf import PdfSpoolChannel
 from ..delivery.channels.sms import HttpSmsChannel
+from ..delivery.data_keys import PostgresDataKeys
 from ..delivery.dedup import PostgresDedup, ensure_schema
 from ..delivery.metrics import DeliveryMetrics
 from ..delivery.supersession import PostgresSupersession
@@ -22,9 +23,10 @@ from ..domain.policy import SendingMethod
 from ..observability.logs import configure_logging
 from ..postgres.pool import wait_for_pool
 from ..security.sealing import Opener, SealingError
+from .parts import build_keyring
 from .running import log_started, log_stopped, run_until_signalled, serve_health, traced
 
-REQUIRED = ("database_url", "amqp_url", "delivery_private_key")
+REQUIRED = ("database_url", "amqp_url", "delivery_private_key", "personal_data_keys")
 POOL_CLOSE_SECONDS = 5.0
 
 
@@ -72,6 +74,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     settings.require(DELIVERY, *REQUIRED)
     assert settings.database_url is not None and settings.amqp_url is not None
     opener = build_opener(settings)
+    keyring = build_keyring(settings)
     channels = build_channels(settings)
     backoff = backoff_of(settings)
     metrics = DeliveryMetrics()
@@ -90,6 +93,8 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 await ensure_schema(pool)
                 worker = DeliveryWorker(
                     opener=opener,
+                    keyring=keyring,
+                    data_keys=PostgresDataKeys(pool),
                     channels=channels,
                     dedup=PostgresDedup(pool),
                     supersession=PostgresSupersession(pool),
@@ -130,6 +135,7 @@ def main(settings: Settings) -> int:
     """Runs the worker until SIGTERM or SIGINT; ConfigError (exit 2) if a setting is wrong."""
     settings.require(DELIVERY, *REQUIRED)
     build_opener(settings)
+    build_keyring(settings)
     build_channels(settings)
     configure_logging()
     with traced(DELIVERY):

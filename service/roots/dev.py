@@ -22,6 +22,7 @@ from projections.follower import Follower, FollowerMetrics
 from projections.publisher.inprocess import InProcessTransport
 from projections.publisher.sink import MemoryTracking, PublisherMetrics, PublisherSink
 
+from ..commands.facade import utc_now
 from ..config import DEV, Settings
 from ..contracts.envelope import SealedDelivery
 from ..contracts.paths import BASE_PATH
@@ -29,6 +30,7 @@ from ..delivery.backoff import Backoff
 from ..delivery.channels import Channel
 from ..delivery.channels.outbox import OutboxChannel
 from ..delivery.channels.pdf import PdfSpoolChannel, letter_path
+from ..delivery.data_keys import TableDataKeys
 from ..delivery.dedup import MemoryDedup
 from ..delivery.inprocess import InProcessDelivery
 from ..delivery.inprocess_queue import InProcessQueue
@@ -37,14 +39,17 @@ from ..delivery.supersession import RecorderSupersession
 from ..delivery.worker import DeliveryWorker
 from ..domain.policy import SendingMethod
 from ..eventstore.application import EventStoreApp, sqlite_env
+from ..eventstore.keys import SqliteKeyTable
 from ..eventstore.notifications import RecorderNotifications
 from ..eventstore.threaded import ThreadedStore
 from ..http.app import create_app
 from ..observability.logs import configure_logging
+from ..privacy.erasure import Eraser
+from ..privacy.keyring import Keyring
 from ..security.devkeys import DEV_AUDIENCE, DEV_ISSUER, DevKeys, make_dev_keys
 from ..security.permissions import ALL_CLIENTS, Permission
 from ..security.sealing import Opener
-from .parts import always_ready, build_api_context
+from .parts import always_ready, build_api_context, build_keyring
 from .policies import load_policy_file
 from .running import log_stopped, run_until_signalled, serve_app
 
@@ -101,6 +106,8 @@ def prepare(var_dir: Path, base: Settings) -> tuple[Settings, DevKeys]:
         delivery_public_key=keys.delivery_public_key,
         delivery_private_key=keys.delivery_private_key,
         spool_dir=str(var_dir / "spool"),
+        personal_data_keys=str(keys.personal_data_keys_path),
+        erasure_delay=base.erasure_delay,
         http_host=base.http_host,
         http_port=base.http_port,
     )
@@ -134,7 +141,8 @@ class Announced(Channel):
 def dev_delivery(
     var_dir: Path,
     private_keys: str,
-    store: EventStoreApp,
+    keyring: Keyring,
+    store: ThreadedStore,
     queue: InProcessQueue,
     say: Callable[[str], None] = lambda line: print(line, flush=True),
     *,
@@ -148,6 +156,8 @@ def dev_delivery(
     announced_outbox = Announced(outbox, outbox.path_of, say)
     worker = DeliveryWorker(
         opener=Opener(private_keys),
+        keyring=keyring,
+        data_keys=TableDataKeys(store.keys),
         channels={
             SendingMethod.EMAIL: announced_outbox,
             SendingMethod.SMS: announced_outbox,
@@ -156,7 +166,7 @@ def dev_delivery(
             ),
         },
         dedup=MemoryDedup(),
-        supersession=RecorderSupersession(store.recorder),
+        supersession=RecorderSupersession(store.app.recorder),
         metrics=metrics or DeliveryMetrics(),
         max_attempts=max_attempts,
         backoff=backoff,
@@ -169,7 +179,8 @@ def dev_app(var_dir: Path, base: Settings) -> tuple[web.Application, DevKeys]:
     assert settings.policy_file and settings.delivery_private_key
     catalog = load_policy_file(settings.policy_file, settings.hash_key)
     store = EventStoreApp(env=sqlite_env(str(var_dir / "tempstrong.sqlite")))
-    threaded_store = ThreadedStore(store, ThreadPoolExecutor(DEV_THREADS))
+    keys_table = SqliteKeyTable(str(var_dir / "personal-data-keys.sqlite"))
+    threaded_store = ThreadedStore(store, ThreadPoolExecutor(DEV_THREADS), keys_table)
     view = SqliteCredentialsView(str(var_dir / "views.sqlite"), store.mapper)
     context = build_api_context(
         settings, threaded_store, catalog, not_ready=always_ready, pages=view
@@ -177,7 +188,9 @@ def dev_app(var_dir: Path, base: Settings) -> tuple[web.Application, DevKeys]:
     app = create_app(context)
     registry = context.metrics.registry
     queue = InProcessQueue()
-    delivery = dev_delivery(var_dir, settings.delivery_private_key, store, queue)
+    delivery = dev_delivery(
+        var_dir, settings.delivery_private_key, build_keyring(settings), threaded_store, queue
+    )
     publisher = PublisherSink(
         # the in-process queue does not survive a restart: start after what is stored
         MemoryTracking(start=store.recorder.max_notification_id() or 0),
@@ -196,6 +209,7 @@ def dev_app(var_dir: Path, base: Settings) -> tuple[web.Application, DevKeys]:
         stop = asyncio.Event()
         tasks = [asyncio.create_task(f.run(stop)) for f in followers]
         tasks.append(asyncio.create_task(delivery.run(stop)))
+        tasks.append(asyncio.create_task(Eraser(threaded_store, utc_now).run(stop)))
         try:
             yield
         finally:
@@ -203,6 +217,7 @@ def dev_app(var_dir: Path, base: Settings) -> tuple[web.Application, DevKeys]:
             await asyncio.gather(*tasks)
             view.close()
             await threaded_store.close()
+            keys_table.close()
 
     app.cleanup_ctx.append(background)
     return app, keys

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import asyncpg
 from prometheus_client import CollectorRegistry
@@ -26,11 +28,14 @@ async def run_follower(
     metrics: FollowerMetrics,
     metrics_port: int | None,
     stop: asyncio.Event,
+    *also: Callable[[asyncio.Event], Coroutine[Any, Any, None]],
 ) -> None:
+    """Runs the follower (and `also`, other loops of the process) until `stop`."""
     health = await serve_health(registry, metrics_port)
     tasks = [
         asyncio.create_task(follower.run(stop)),
         asyncio.create_task(_watch_parked(pool, name, metrics, stop)),
+        *(asyncio.create_task(loop(stop)) for loop in also),
     ]
     try:
         await stop.wait()

@@ -12,9 +12,12 @@ from ..commands.facade import Commands, utc_now
 from ..config import ConfigError, Settings
 from ..domain.catalog import PolicyCatalog
 from ..domain.password import PasswordHasher
+from ..eventstore.keys import KEYS_TABLE
 from ..eventstore.names import EVENTS_TABLE
 from ..eventstore.port import AggregateStore
 from ..http.context import ApiContext
+from ..privacy.keyring import Keyring, KeyringError, load_keyring
+from ..privacy.personal_data import PersonalData
 from ..queries.credentials import CredentialPages
 from ..queries.facade import Queries
 from ..security.jwks import JwksKeys
@@ -26,11 +29,22 @@ READINESS_TIMEOUT_SECONDS = 2.0
 Readiness = Callable[[], Awaitable[str | None]]
 
 
+def build_keyring(settings: Settings) -> Keyring:
+    """TEMPSTRONG_PERSONAL_DATA_KEYS, read at start: missing or unusable is one line, exit 2."""
+    if settings.personal_data_keys is None:
+        raise ConfigError("missing setting(s): TEMPSTRONG_PERSONAL_DATA_KEYS")
+    try:
+        return load_keyring(settings.personal_data_keys)
+    except KeyringError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def build_commands(
     settings: Settings,
     store: AggregateStore,
     catalog: PolicyCatalog,
     clock: Callable[[], datetime] = utc_now,
+    personal: PersonalData | None = None,
 ) -> Commands:
     sealer = None
     if settings.delivery_public_key is not None:
@@ -38,7 +52,15 @@ def build_commands(
             sealer = Sealer(settings.delivery_public_key)
         except SealingError as exc:
             raise ConfigError(str(exc)) from None
-    return Commands(store, catalog, PasswordHasher(settings.hash_key), sealer, clock)
+    return Commands(
+        store,
+        catalog,
+        PasswordHasher(settings.hash_key),
+        sealer,
+        personal or PersonalData(build_keyring(settings), store),
+        clock,
+        settings.erasure_delay,
+    )
 
 
 def build_api_context(
@@ -51,9 +73,10 @@ def build_api_context(
     clock: Callable[[], datetime] = utc_now,
 ) -> ApiContext:
     """What the API's handlers use: commands and queries on `store`, the token verifier."""
+    personal = PersonalData(build_keyring(settings), store)
     return ApiContext(
-        commands=build_commands(settings, store, catalog, clock),
-        queries=Queries(store, catalog, pages, clock),
+        commands=build_commands(settings, store, catalog, clock, personal),
+        queries=Queries(store, catalog, personal, pages, clock),
         verifier=build_verifier(settings),
         not_ready=not_ready,
     )
@@ -78,8 +101,13 @@ def postgres_readiness(database_url: str) -> Readiness:
         except (TimeoutError, OSError, asyncpg.PostgresError):
             return "The database is not reachable."
         try:
+            # the keys table came with data keys: a schema without it is an older version's
             table = await asyncio.wait_for(
-                connection.fetchval("SELECT to_regclass($1)::text", EVENTS_TABLE),
+                connection.fetchval(
+                    "SELECT to_regclass($1)::text || to_regclass($2)::text",
+                    EVENTS_TABLE,
+                    KEYS_TABLE,
+                ),
                 READINESS_TIMEOUT_SECONDS,
             )
         except (TimeoutError, OSError, asyncpg.PostgresError):

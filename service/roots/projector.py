@@ -1,4 +1,5 @@
-"""`tempstrong projector`: follows the event store into the credentials view."""
+"""`tempstrong projector`: follows the event store into the credentials view, and carries out
+the erasures whose delay has passed."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ from projections.credentials.postgres import PostgresCredentialsView, ensure_sch
 from projections.credentials.rows import VIEW_NAME
 from projections.follower import Follower, FollowerMetrics
 
+from ..commands.facade import utc_now
 from ..config import PROJECTOR, Settings
 from ..eventstore.application import event_mapper
 from ..eventstore.notifications import PostgresNotifications
+from ..eventstore.postgres import PostgresStore
 from ..observability.logs import configure_logging
 from ..postgres.pool import wait_for_pool
+from ..privacy.erasure import Eraser, ErasureMetrics
 from .following import run_follower
 from .running import log_started, log_stopped, run_until_signalled
 
@@ -26,19 +30,32 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     if pool is None:
         return
     source = PostgresNotifications(settings.database_url)
+    mapper = event_mapper()
+    # erasures append their event to the store like any command
+    store = PostgresStore(settings.database_url, mapper)
+    await store.open()
     try:
         async with pool.acquire() as connection:
             await ensure_schema(connection)
         registry = CollectorRegistry()
         metrics = FollowerMetrics(registry)
-        view = PostgresCredentialsView(pool, event_mapper())
+        view = PostgresCredentialsView(pool, mapper)
         follower = Follower(source, view, metrics)
+        eraser = Eraser(store, utc_now, ErasureMetrics(registry))
         log_started(PROJECTOR, settings, view=VIEW_NAME)
         await run_follower(
-            follower, VIEW_NAME, pool, registry, metrics, settings.metrics_port, stop
+            follower,
+            VIEW_NAME,
+            pool,
+            registry,
+            metrics,
+            settings.metrics_port,
+            stop,
+            eraser.run,
         )
     finally:
         await source.close()
+        await store.close()
         await pool.close()
         log_stopped(PROJECTOR)
 

@@ -32,6 +32,10 @@ def keys(out: Path) -> int:
                 f"export TEMPSTRONG_JWT_AUDIENCE={DEV_AUDIENCE}",
                 f"export TEMPSTRONG_DELIVERY_PUBLIC_KEY={made.delivery_public_key}",
                 f'export TEMPSTRONG_HASH_KEY="$(cat {folder}/{HASH_KEY_FILE})"',
+                "# the API, the delivery worker, migrate, rewrap and import: the keyring that",
+                "# wraps every person's data key (keep it like the database's own backups)",
+                "export TEMPSTRONG_PERSONAL_DATA_KEYS="
+                + shlex.quote(str(made.personal_data_keys_path.resolve())),
                 "# the delivery worker only:",
                 f'export TEMPSTRONG_DELIVERY_PRIVATE_KEY="$(cat {folder}/{DELIVERY_PRIVATE_FILE})"',
                 f"# tokens: tempstrong token --keys {folder} --client ... --permissions ...",

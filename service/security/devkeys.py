@@ -1,4 +1,5 @@
-"""Development keys: a JWKS with its signing key, a delivery key pair, and signed tokens."""
+"""Development keys: a JWKS with its signing key, a delivery key pair, a hash key, a
+personal-data keyring, and signed tokens."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nacl.public import PrivateKey
 
+from ..privacy.keyring import new_keyring_document
 from .sealing import encode_key
 
 DEV_ISSUER = "tempstrong-dev"
@@ -24,6 +26,7 @@ SIGNING_KEY_FILE = "jwt-signing-key.pem"
 DELIVERY_PUBLIC_FILE = "delivery-public.key"
 DELIVERY_PRIVATE_FILE = "delivery-private.key"
 HASH_KEY_FILE = "hash.key"
+PERSONAL_DATA_KEYS_FILE = "personal-data-keys.json"
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,10 @@ class DevKeys:
     def hash_key(self) -> str:
         return self.read(HASH_KEY_FILE)
 
+    @property
+    def personal_data_keys_path(self) -> Path:
+        return self.folder / PERSONAL_DATA_KEYS_FILE
+
     def sign(self, claims: dict[str, Any], lifetime_seconds: int = 3600) -> str:
         pem = (self.folder / SIGNING_KEY_FILE).read_bytes()
         jwks = json.loads(self.jwks_path.read_text(encoding="utf-8"))
@@ -61,6 +68,9 @@ class DevKeys:
 def make_dev_keys(folder: Path) -> DevKeys:
     """Writes new keys into `folder` (mode 0700; private files 0600). Overwrites nothing."""
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not (folder / PERSONAL_DATA_KEYS_FILE).exists():  # also in folders made before it existed
+        keyring = json.dumps(new_keyring_document("dev-1"), indent=2)
+        _write(folder / PERSONAL_DATA_KEYS_FILE, keyring, 0o600)
     existing = [n for n in (JWKS_FILE, SIGNING_KEY_FILE) if (folder / n).exists()]
     if existing:
         return DevKeys(folder)

@@ -13,9 +13,12 @@ from service.contracts.asyncapi import build_asyncapi, to_yaml
 from service.contracts.cloudevents import (
     CONTENT_TYPE,
     EVENT_TYPES,
+    USER_EVENT_TYPES,
     CredentialEventData,
     cloud_event_type,
     routing_key,
+    user_event_type,
+    user_routing_key,
 )
 from service.contracts.envelope import ENVELOPE_CONTENT_TYPE
 from service.contracts.topology import (
@@ -54,7 +57,13 @@ def test_one_channel_message_and_send_operation_per_event_type():
     doc = Document(build_asyncapi())
     assert doc.document["asyncapi"] == "3.0.0"
     events = doc.event_channels(EVENTS_EXCHANGE)
-    assert set(events) == set(EVENT_TYPES.values())
+    user_events = {f"user-{short}": short for short in USER_EVENT_TYPES.values()}
+    assert set(events) == set(EVENT_TYPES.values()) | set(user_events)
+    for channel_name, short in user_events.items():
+        assert events[channel_name]["address"] == user_routing_key("{clientExtId}", short)
+        (message,) = doc.messages(channel_name)
+        payload = doc.resolve(message.spec["payload"])[1]
+        assert payload["properties"]["type"]["const"] == user_event_type(short)
     for short in EVENT_TYPES.values():
         channel = events[short]
         assert channel["address"] == routing_key("{clientExtId}", short)
@@ -83,11 +92,13 @@ def test_one_channel_message_and_send_operation_per_event_type():
 def test_data_fields_and_their_presence_follow_credential_event_data():
     doc = Document(build_asyncapi())
     data = doc.document["components"]["schemas"]["CredentialEventData"]
-    optional = {"stateChangeReason", "stateChangeDetail", "lastSuccessfulLoginDate"}
-    optional |= {"lastFailedLoginDate", "modificationComment", "createdBy", "modifiedBy"}
+    optional = {"stateChangeReason", "lastSuccessfulLoginDate"}
+    optional |= {"lastFailedLoginDate", "createdBy", "modifiedBy"}
     assert len(data["properties"]) == len(CredentialEventData.__dataclass_fields__)
     assert set(data["properties"]) - set(data["required"]) == optional
     assert "tempStrongPassword" not in data["properties"]
+    # the free text about a credential is personal data: a consumer reads it from the API
+    assert not {"modificationComment", "stateChangeDetail"} & set(data["properties"])
     assert data["properties"]["created"]["format"] == "date-time"
     assert data["properties"]["version"]["type"] == "integer"
     assert data["properties"]["type"]["const"] == "Temporary Strong Password"

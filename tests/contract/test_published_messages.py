@@ -20,7 +20,7 @@ from jsonschema import FormatChecker
 
 from service.commands.outcomes import UserProfile
 from service.contracts.asyncapi import build_asyncapi
-from service.contracts.cloudevents import EVENT_TYPES
+from service.contracts.cloudevents import EVENT_TYPES, USER_EVENT_TYPES
 from service.contracts.topology import (
     CORRELATION_HEADER,
     CREDENTIAL_HEADER,
@@ -34,7 +34,7 @@ from tests.support.asyncapi import Document, errors
 from tests.support.publishing import drain, publishing_world
 
 CORRELATION = "contract-run-1"
-EVENTS = 16
+EVENTS = 17
 ENVELOPES = 5
 # Headers RabbitMQ itself adds on the way (quorum queues count deliveries; dead-lettering)
 BROKER_HEADERS = frozenset({"x-delivery-count", "x-death"})
@@ -175,20 +175,25 @@ def test_every_event_matches_its_channel_in_the_document(document, published):
     assert len(events) == EVENTS, [m.routing_key for m in events]
     channels = [_check_against_the_document(document, m) for m in events]
     assert all(m.exchange == EVENTS_EXCHANGE for m in events)
-    # every event type was published and checked
-    every_type = set(EVENT_TYPES.values())
+    # every event type was published and checked (bea's deletion erased her: user.erased)
+    every_type = set(EVENT_TYPES.values()) | {f"user-{s}" for s in USER_EVENT_TYPES.values()}
     assert set(channels) == every_type == set(document.event_channels(EVENTS_EXCHANGE))
     bodies = [m.json for m in events]
     assert {b["data"]["clientExtId"] for b in bodies} == {"acme", "other"}
-    assert "tmp-locked" in {b["data"]["stateName"] for b in bodies}
-    assert "Ausweis geprüft ✓" in {b["data"].get("modificationComment") for b in bodies}
+    assert "tmp-locked" in {b["data"].get("stateName") for b in bodies}
+    # the free text about a credential is personal data: never on the broker
+    assert not any("modificationComment" in b["data"] for b in bodies)
+    assert not any(b"Ausweis" in m.body or b"comment only" in m.body for m in events)
+    erased = [b for b in bodies if b["type"] == "ch.nevis.idm.user.erased.v1"]
+    assert [(b["subject"], b["data"]["userExtId"]) for b in erased] == [("bea", "bea")]
     # with and without a correlation id
     assert {m.correlation_id for m in events} == {CORRELATION, None}
     # per credential, in version order
     versions: dict[tuple[str, str], list[int]] = {}
     for body in bodies:
-        key = (body["data"]["clientExtId"], body["subject"])
-        versions.setdefault(key, []).append(body["data"]["version"])
+        if body not in erased:
+            key = (body["data"]["clientExtId"], body["subject"])
+            versions.setdefault(key, []).append(body["data"]["version"])
     assert all(v == list(range(1, len(v) + 1)) for v in versions.values()), versions
 
 

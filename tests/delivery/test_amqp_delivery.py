@@ -81,6 +81,7 @@ async def worker(
         database_url=delivery_database,
         amqp_url=amqp_url,
         delivery_private_key=delivery_keys.delivery_private_key,
+        personal_data_keys=str(delivery_keys.personal_data_keys_path),
         smtp_url=smtp_sink.url,
         sms_url=sms_sink.url,
         spool_dir=str(spool_dir),

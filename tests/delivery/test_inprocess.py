@@ -10,6 +10,8 @@ from pathlib import Path
 from service.delivery.backoff import Backoff
 from service.delivery.inprocess_queue import InProcessQueue
 from service.eventstore.application import EventStoreApp, sqlite_env
+from service.eventstore.threaded import ThreadedStore
+from service.privacy.keyring import load_keyring
 from service.roots.dev import dev_delivery
 from service.security.devkeys import DevKeys
 from service.security.sealing import Sealer
@@ -27,7 +29,8 @@ async def test_dev_delivery_writes_outbox_and_spool_files(
     delivery = dev_delivery(
         var,
         delivery_keys.delivery_private_key,
-        store,
+        load_keyring(delivery_keys.personal_data_keys_path),
+        ThreadedStore(store),
         InProcessQueue(),
         announced.append,
         backoff=Backoff(0.05, 0.1),

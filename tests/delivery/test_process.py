@@ -56,12 +56,18 @@ BASE = Settings(
         ({"smtp_url": "mailto:x"}, "TEMPSTRONG_SMTP_URL"),
         ({"sms_url": "ftp://x"}, "TEMPSTRONG_SMS_URL"),
         ({"database_url": "mysql://x"}, "TEMPSTRONG_DATABASE_URL"),
+        ({"personal_data_keys": None}, "TEMPSTRONG_PERSONAL_DATA_KEYS"),
+        ({"personal_data_keys": "/nonexistent/keys.json"}, "TEMPSTRONG_PERSONAL_DATA_KEYS"),
     ],
 )
 async def test_bad_settings_are_refused_before_connecting(
     delivery_keys: DevKeys, changes: dict[str, object], named: str
 ) -> None:
-    fields = {**vars(BASE), "delivery_private_key": delivery_keys.delivery_private_key}
+    fields = {
+        **vars(BASE),
+        "delivery_private_key": delivery_keys.delivery_private_key,
+        "personal_data_keys": str(delivery_keys.personal_data_keys_path),
+    }
     settings = Settings(**{**fields, **changes})
     with pytest.raises(ConfigError, match=named):
         await asyncio.wait_for(run_delivery(settings, asyncio.Event()), timeout=5)
@@ -89,6 +95,7 @@ async def test_stop_lets_the_message_in_flight_finish(
         database_url=delivery_database,
         amqp_url=fresh_amqp_url,
         delivery_private_key=delivery_keys.delivery_private_key,
+        personal_data_keys=str(delivery_keys.personal_data_keys_path),
         smtp_url=smtp_sink.url,
     )
     address = f"{unique('inflight')}@{HELD_DOMAIN}"
@@ -118,6 +125,7 @@ async def test_the_worker_reconnects_after_the_broker_drops_it(
         database_url=delivery_database,
         amqp_url=fresh_amqp_url,
         delivery_private_key=delivery_keys.delivery_private_key,
+        personal_data_keys=str(delivery_keys.personal_data_keys_path),
         smtp_url=smtp_sink.url,
     )
     vhost = fresh_amqp_url.rsplit("/", 1)[1]

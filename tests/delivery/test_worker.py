@@ -9,15 +9,18 @@ import pytest
 from nacl.public import PrivateKey
 
 from service.delivery.backoff import Backoff
+from service.delivery.data_keys import TableDataKeys
 from service.delivery.failures import PermanentFailure, TransientFailure
 from service.delivery.metrics import DeliveryMetrics
 from service.delivery.worker import Action, DeliveryWorker, Outcome
 from service.domain.credential import TempStrongPassword
 from service.domain.policy import SendingMethod
+from service.eventstore.keys import MemoryKeyTable
+from service.privacy.keyring import new_keyring_document, parse_keyring
 from service.security.sealing import Opener, Sealer, encode_key
 from tests.support.delivery_fakes import FakeChannel, FakeSupersession, FlakyDedup
 from tests.support.delivery_rig import BACKOFF, MAX_ATTEMPTS, make_rig
-from tests.support.envelopes import CLIENT, issue
+from tests.support.envelopes import CLIENT, PersonalKeys, issue
 
 
 async def test_delivers_and_records_then_acks() -> None:
@@ -187,8 +190,11 @@ async def test_a_method_without_a_configured_channel_is_dead_lettered() -> None:
 async def test_rotated_keys_open_envelopes_sealed_to_either() -> None:
     old, new = PrivateKey.generate(), PrivateKey.generate()
     email = FakeChannel()
+    keys = PersonalKeys(parse_keyring(new_keyring_document()), MemoryKeyTable())
     worker = DeliveryWorker(
         opener=Opener(f"{encode_key(new)},{encode_key(old)}"),
+        keyring=keys.keyring,
+        data_keys=TableDataKeys(keys.table),
         channels={SendingMethod.EMAIL: email},
         dedup=FlakyDedup(),
         supersession=FakeSupersession(),
@@ -197,7 +203,8 @@ async def test_rotated_keys_open_envelopes_sealed_to_either() -> None:
         backoff=BACKOFF,
     )
     for key in (old, new):
-        issued = issue(Sealer(encode_key(key.public_key)), "Email", email="a@example.com")
+        sealer = Sealer(encode_key(key.public_key))
+        issued = issue(sealer, "Email", email="a@example.com", keys=keys)
         assert (await worker.handle(issued.body, issued.message_id, 1)).action is Action.ACK
     assert len(email.sent) == 2
 

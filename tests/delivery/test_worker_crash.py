@@ -54,6 +54,7 @@ async def test_sigkill_mid_stream_loses_nothing_and_duplicates_at_most_one(
         "TEMPSTRONG_DATABASE_URL": delivery_database,
         "TEMPSTRONG_AMQP_URL": fresh_amqp_url,
         "TEMPSTRONG_DELIVERY_PRIVATE_KEY": delivery_keys.delivery_private_key,
+        "TEMPSTRONG_PERSONAL_DATA_KEYS": str(delivery_keys.personal_data_keys_path),
         "TEMPSTRONG_SMTP_URL": smtp_sink.url,
         "TEMPSTRONG_DELIVERY_MAX_ATTEMPTS": "3",
         "TEMPSTRONG_DELIVERY_BACKOFF_SECONDS": "0.2",

@@ -13,7 +13,7 @@ import base64
 import json
 
 from service.contracts.asyncapi import build_asyncapi
-from service.contracts.cloudevents import SOURCE
+from service.contracts.cloudevents import SOURCE, USER_SOURCE
 from service.domain.validation import EXT_ID
 from service.http.openapi import build_openapi
 from tests.support.ecma import ecma_test
@@ -129,8 +129,10 @@ def test_every_published_identifier_pattern_decides_as_the_server():
     ]
     assert len(patterns) >= 7
     for where, pattern in patterns:
+        # a CloudEvent `source`: the credential's resource, or the user's (user.erased)
+        template = SOURCE if "tempstrong-password" in pattern else USER_SOURCE
         subjects = (
-            [SOURCE.format(clientExtId="acme", userExtId=v) for v in values]
+            [template.format(clientExtId="acme", userExtId=v) for v in values]
             if "/users/" in pattern
             else values
         )

@@ -102,7 +102,7 @@ async def test_an_event_that_does_not_decode_is_parked_and_the_stream_goes_on(se
         await _user_with_credential(world.commands, "next")
         events = await drain(world.events, 1)
         assert [json.loads(m.body)["subject"] for m in events] == [
-            str((await world.queries.credentials.get("acme", "next")).ext_id)
+            str((await world.queries.credentials.get("acme", "next")).credential.ext_id)
         ]
         row = await world.pool.fetchrow(f"SELECT * FROM {PARKED_TABLE}")
         assert row["event_id"] == event_id(poison_id, 1)

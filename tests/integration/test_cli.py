@@ -124,6 +124,7 @@ def test_api_refuses_an_invalid_policy_file(tmp_path):
         "TEMPSTRONG_JWT_AUDIENCE": "a",
         "TEMPSTRONG_POLICY_FILE": str(tmp_path / "p.yaml"),
         "TEMPSTRONG_DELIVERY_PUBLIC_KEY": "x",
+        "TEMPSTRONG_PERSONAL_DATA_KEYS": str(tmp_path / "keys.json"),
     }
     result = run(["api"], env, tmp_path)
     assert result.returncode == 2

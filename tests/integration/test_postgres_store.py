@@ -31,9 +31,10 @@ def new_user() -> User:
         client_ext_id="acme",
         ext_id=f"store-{uuid.uuid4().hex[:12]}",
         login_id=None,
-        email="u@example.com",
+        email=None,
         mobile=None,
         language=None,
+        data_key_id=None,
     )
 
 

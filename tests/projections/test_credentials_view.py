@@ -62,7 +62,7 @@ async def test_view_matches_the_aggregates_after_a_mixed_workload(
     rows = await view_rows(database_url)
     now = api.context.queries.now()
     for user in users:
-        aggregate = await api.context.queries.credentials.get("acme", user)
+        aggregate = (await api.context.queries.credentials.get("acme", user)).credential
         row = rows[aggregate.id]
         assert row["version"] == aggregate.version
         assert row["state_name"] == aggregate.state.value
@@ -186,6 +186,28 @@ async def test_rebuild_gives_the_same_rows_as_the_live_view(
     user, _ = await caller.user_with_credential()
     await projector.caught_up()
     rows = await view_rows(database_url)
-    aggregate = await api.context.queries.credentials.get("acme", user)
+    aggregate = (await api.context.queries.credentials.get("acme", user)).credential
     assert rows[aggregate.id]["version"] == 1
     assert isinstance(aggregate, TempStrongPassword)
+
+
+async def test_a_replaced_credential_and_its_successor_apply_in_one_batch(
+    api, tokens, store, projector, database_url
+):
+    """A user's credential deleted and a new one created: a replay applies both in one batch
+    (the row of the deleted one goes before the new one takes the user's place)."""
+    from projections.credentials.postgres import rebuild
+
+    caller = Caller(api, tokens.admin())
+    user, _ = await caller.user_with_credential()
+    await caller.request("DELETE", credential_path("acme", user))
+    response, created = await caller.request("POST", credential_path("acme", user))
+    assert response.status == 201
+    await projector.caught_up()
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    try:
+        await rebuild(pool, store.mapper, projector.source.read_after)
+    finally:
+        await pool.close()
+    mine = [r for r in (await view_rows(database_url)).values() if r["user_ext_id"] == user]
+    assert [r["ext_id"] for r in mine] == [created["extId"]]

@@ -10,6 +10,7 @@ import aio_pika
 import pytest
 
 from service.commands.outcomes import UserProfile
+from service.contracts.envelope import SealedDelivery
 from service.contracts.topology import DELIVERY_QUEUE
 from service.domain.ids import event_id
 from service.domain.password import PasswordHasher
@@ -17,6 +18,7 @@ from service.observability.logs import request_id_in_scope
 from service.security.sealing import Opener
 from tests.conftest import HASH_KEY
 from tests.support.amqp import start_broker, stop_broker
+from tests.support.personal import reveal
 from tests.support.publishing import TEST_EVENTS_QUEUE, drain, publishing_world
 
 
@@ -31,6 +33,7 @@ async def world(settings) -> AsyncIterator[dict]:
             "follower": w.follower,
             "registry": w.registry,
             "amqp_url": w.amqp_url,
+            "database_url": w.database_url,
         }
 
 
@@ -99,7 +102,12 @@ async def test_envelopes_carry_fragment1_sealed_and_it_completes_the_password(wo
     assert envelope["eventId"] == message.message_id and envelope["version"] == 1
     assert envelope["credentialId"] == str(created.credential.id)
     opened = Opener(delivery_keys.delivery_private_key).open(envelope)
-    assert opened["email"] == "bob@example.com" and opened["version"] == 1
+    # an Email envelope carries the address only, sealed to the person's own data key
+    assert "email" not in opened and "mobile" not in opened and opened["version"] == 1
+    delivery = SealedDelivery.from_json(opened)
+    assert delivery.sealed_login_id is None  # bob has no loginId
+    revealed = await reveal(delivery, world["database_url"], delivery_keys.personal_data_keys_path)
+    assert revealed.email == "bob@example.com" and revealed.mobile is None
     password = created.response_secret + opened["secret"]
     hasher = PasswordHasher(HASH_KEY)
     assert hasher.verify(password, created.credential.password_hash)

@@ -8,12 +8,15 @@ from nacl.public import PrivateKey
 
 from service.delivery.backoff import Backoff
 from service.delivery.channels import Channel
+from service.delivery.data_keys import TableDataKeys
 from service.delivery.metrics import DeliveryMetrics
 from service.delivery.worker import DeliveryWorker
 from service.domain.policy import SendingMethod
+from service.eventstore.keys import MemoryKeyTable
+from service.privacy.keyring import new_keyring_document, parse_keyring
 from service.security.sealing import Opener, Sealer, encode_key
 from tests.support.delivery_fakes import FakeChannel, FakeSupersession, FlakyDedup
-from tests.support.envelopes import Issued, issue
+from tests.support.envelopes import Issued, PersonalKeys, issue
 
 BACKOFF = Backoff(base=1.0, cap=8.0)
 MAX_ATTEMPTS = 3
@@ -28,6 +31,7 @@ class Rig:
     dedup: FlakyDedup
     supersession: FakeSupersession
     metrics: DeliveryMetrics
+    keys: PersonalKeys
 
     def count(self, channel: str, outcome: str) -> float:
         value = self.metrics.registry.get_sample_value(
@@ -36,7 +40,14 @@ class Rig:
         return value or 0.0
 
     def mail(self, **kwargs: object) -> Issued:
-        return issue(self.sealer, "Email", email="alice@example.com", **kwargs)  # type: ignore[arg-type]
+        """An Email envelope as the API seals it now (the address sealed to the person)."""
+        return issue(
+            self.sealer,
+            "Email",
+            email="alice@example.com",
+            keys=self.keys,
+            **kwargs,  # type: ignore[arg-type]
+        )
 
 
 def make_rig(
@@ -56,8 +67,11 @@ def make_rig(
     channels: dict[SendingMethod, Channel] = {SendingMethod.EMAIL: relay or email}
     if not without_sms:
         channels[SendingMethod.SMS] = sms
+    keys = PersonalKeys(parse_keyring(new_keyring_document()), MemoryKeyTable())
     worker = DeliveryWorker(
         opener=Opener(encode_key(key)),
+        keyring=keys.keyring,
+        data_keys=TableDataKeys(keys.table),
         channels=channels,
         dedup=dedup,
         supersession=supersession,
@@ -66,4 +80,5 @@ def make_rig(
         backoff=BACKOFF,
         record_deadline=record_deadline,
     )
-    return Rig(Sealer(encode_key(key.public_key)), worker, email, sms, dedup, supersession, metrics)
+    sealer = Sealer(encode_key(key.public_key))
+    return Rig(sealer, worker, email, sms, dedup, supersession, metrics, keys)

@@ -89,5 +89,6 @@ def api_env(workdir: Path, port: int) -> dict[str, str]:
         "TEMPSTRONG_POLICY_FILE": str(workdir / "policies.yaml"),
         "TEMPSTRONG_DELIVERY_PUBLIC_KEY": (keys / "delivery-public.key").read_text().strip(),
         "TEMPSTRONG_HASH_KEY": (keys / "hash.key").read_text().strip(),
+        "TEMPSTRONG_PERSONAL_DATA_KEYS": str(keys / "personal-data-keys.json"),
         "TEMPSTRONG_HTTP_PORT": str(port),
     }

@@ -29,9 +29,10 @@ from service.contracts.topology import DELIVERY_QUEUE, EVENTS_EXCHANGE
 from service.eventstore.application import EventStoreApp, postgres_env
 from service.eventstore.notifications import PostgresNotifications
 from service.eventstore.threaded import ThreadedStore
+from service.privacy.personal_data import PersonalData
 from service.queries.facade import Queries
 from service.rabbitmq.topology import declare_topology
-from service.roots.parts import build_commands
+from service.roots.parts import build_commands, build_keyring
 from service.roots.policies import load_policy_file
 from tests.support.amqp import create_vhost, delete_vhost
 from tests.support.database import create_database, drop_database, url_for
@@ -90,8 +91,9 @@ async def publishing_world(
     threaded_store = ThreadedStore(store)
     # the library's own write path (dev mode's), against PostgreSQL
     catalog = load_policy_file(settings.policy_file, hash_key)
-    commands = build_commands(settings, threaded_store, catalog)
-    queries = Queries(threaded_store, catalog, None, utc_now)
+    personal = PersonalData(build_keyring(settings), threaded_store)
+    commands = build_commands(settings, threaded_store, catalog, utc_now, personal)
+    queries = Queries(threaded_store, catalog, personal, None, utc_now)
     connection = await aio_pika.connect(amqp_url)
     channel = await connection.channel()
     await declare_topology(channel)

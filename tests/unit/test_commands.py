@@ -16,7 +16,12 @@ from nacl.public import PrivateKey
 
 from service.commands.facade import Commands
 from service.commands.outcomes import UserProfile
-from service.contracts.envelope import DeliveryEnvelope, StoredDelivery, open_delivery
+from service.contracts.envelope import (
+    DeliveryEnvelope,
+    SealedDelivery,
+    StoredDelivery,
+    open_delivery,
+)
 from service.domain.credential import TempStrongPassword
 from service.domain.errors import (
     AlreadyExists,
@@ -30,7 +35,10 @@ from service.domain.password import PasswordHasher
 from service.domain.policy_file import parse_policy_document
 from service.domain.user import User
 from service.eventstore.application import EventStoreApp
+from service.eventstore.port import NO_KEY_CHANGES, KeyChanges
 from service.eventstore.threaded import ThreadedStore
+from service.privacy.keyring import new_keyring_document, parse_keyring
+from service.privacy.personal_data import PersonalData
 from service.queries.facade import Queries
 from service.security.sealing import Opener, Sealer, encode_key
 
@@ -67,12 +75,15 @@ class ConflictingStore(ThreadedStore):
     conflicts = 0
 
     async def save(
-        self, *aggregates: Aggregate | None, unchanged: Sequence[Aggregate] = ()
+        self,
+        *aggregates: Aggregate | None,
+        unchanged: Sequence[Aggregate] = (),
+        keys: KeyChanges = NO_KEY_CHANGES,
     ) -> None:
         if self.conflicts:
             self.conflicts -= 1
             raise IntegrityError("another writer took the version")
-        await super().save(*aggregates, unchanged=unchanged)
+        await super().save(*aggregates, unchanged=unchanged, keys=keys)
 
 
 @dataclass
@@ -82,14 +93,21 @@ class World:
     store: ConflictingStore
     opener: Opener
     clock: Clock
+    personal: PersonalData
+
+    async def reveal(self, delivery: SealedDelivery, user: str = "alice") -> SealedDelivery:
+        """What the delivery worker does: the address opened with the person's data key."""
+        subject = await self.store.get_or_none(User.create_id("acme", user))
+        assert isinstance(subject, User)
+        key = await self.personal.live_key(subject)
+        assert key is not None
+        return delivery.revealed(key.open)
 
     async def events(self, aggregate_id: Any) -> list[str]:
         return [type(e).__name__ for e in await self.store.events_of(aggregate_id)]
 
     async def credential_events(self, client: str, user: str) -> list[str]:
-        return await self.events(
-            (await self.queries.credentials.get(client, user)).id  # type: ignore[arg-type]
-        )
+        return await self.events((await self.queries.credentials.get(client, user)).credential.id)
 
     async def user(self, name: str = "alice", profile: UserProfile = PROFILE) -> str:
         await self.commands.users.register("acme", name, profile)
@@ -118,11 +136,11 @@ async def world() -> AsyncIterator[World]:
     store = ConflictingStore(EventStoreApp(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}))
     clock = Clock()
     catalog = parse_policy_document(POLICIES, None)
-    commands = Commands(
-        store, catalog, PasswordHasher(None), Sealer(encode_key(key.public_key)), clock
-    )
-    queries = Queries(store, catalog, None, clock)
-    yield World(commands, queries, store, Opener(encode_key(key)), clock)
+    personal = PersonalData(parse_keyring(new_keyring_document()), store)
+    sealer = Sealer(encode_key(key.public_key))
+    commands = Commands(store, catalog, PasswordHasher(None), sealer, personal, clock)
+    queries = Queries(store, catalog, personal, None, clock)
+    yield World(commands, queries, store, Opener(encode_key(key)), clock, personal)
     await store.close()
 
 
@@ -140,7 +158,7 @@ async def test_create_stores_created_and_attached_and_seals_fragment1(world: Wor
     envelope = DeliveryEnvelope.of_event(
         StoredDelivery.from_event_attribute(created.delivery), credential.id, 1
     )
-    sealed = open_delivery(world.opener, envelope)
+    sealed = await world.reveal(open_delivery(world.opener, envelope))
     assert sealed.email == "alice@example.com" and len(sealed.secret) == 8
     whole = outcome.response_secret + sealed.secret
     assert await world.commands.credentials.verify("acme", user, whole)
@@ -212,7 +230,7 @@ async def test_reset_stores_reset_and_counts(world: World) -> None:
     await world.reset()
     with pytest.raises(MaxResetCountReached):
         await world.reset()
-    assert (await world.queries.credentials.get("acme", "alice")).reset_count == 2
+    assert (await world.queries.credentials.get("acme", "alice")).credential.reset_count == 2
 
 
 async def test_a_replay_answers_the_first_outcome_without_a_secret_and_stores_nothing(
@@ -248,7 +266,7 @@ async def test_a_conflict_is_retried_and_too_many_are_409(world: World) -> None:
     world.store.conflicts = 100
     with pytest.raises(Conflict):
         await world.reset()
-    assert (await world.queries.credentials.get("acme", "alice")).version == 2
+    assert (await world.queries.credentials.get("acme", "alice")).credential.version == 2
 
 
 async def test_verify_stores_the_outcome_either_way(world: World) -> None:
@@ -267,7 +285,11 @@ async def test_deleting_a_user_deletes_its_credential_in_the_same_save(world: Wo
     outcome = await world.create()
     await world.commands.users.delete("acme", "alice", actor="h")
     assert (await world.events(outcome.credential.id))[-1] == "TempStrongPasswordDeleted"
-    assert (await world.events(User.create_id("acme", "alice")))[-1] == "UserDeleted"
+    # with no erasure delay, the person's data is erased in the same save
+    assert (await world.events(User.create_id("acme", "alice")))[-2:] == [
+        "UserDeleted",
+        "UserErased",
+    ]
     with pytest.raises(NotFound):
         await world.queries.credentials.get("acme", "alice")
     # the extId is never reused, and the user extId can be registered again
@@ -308,6 +330,8 @@ async def test_a_refusal_decided_on_a_stale_copy_is_decided_again_on_a_fresh_one
     stale.state = stale.state.__class__("disabled")  # what the cache held before an unlock
     store = StaleStore(world.store.app)
     store.stale = {credential.id: stale}
-    commands = Commands(store, world.commands.catalog, PasswordHasher(None), None, world.clock)
+    commands = Commands(
+        store, world.commands.catalog, PasswordHasher(None), None, world.personal, world.clock
+    )
     # the stale copy says "not usable"; the fresh one says the password is right
     assert await commands.credentials.verify("acme", "alice", outcome.response_secret)
