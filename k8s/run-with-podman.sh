@@ -107,9 +107,9 @@ render_and_adapt() {
         show_log "$WORK/dev-secrets.log"
         fail "k8s/dev-secrets.sh"
     }
-    PLAY="$WORK/play"
     "$(helper_python)" "$REPO/k8s/podman-adapt.py" "$WORK/rendered.yaml" \
-        "$WORK/out-of-band.yaml" "$PLAY" || fail "k8s/podman-adapt.py"
+        "$WORK/out-of-band.yaml" "$WORK/play" || fail "k8s/podman-adapt.py"
+    PLAY="$WORK/play"
 }
 
 play() { # play FILE: `podman kube play`, its output kept in the log
@@ -134,13 +134,13 @@ run_migrate() {
 }
 
 wait_until_probes_answer() { # every probe of every Deployment, from the host, within 60 s
-    local deployment probe port path deadline=$((SECONDS + 60)) name
+    local deployment probe port path deadline=$((SECONDS + 60)) name state
     while read -r deployment probe port path; do
         until curl -fsS -o /dev/null "http://127.0.0.1:$port$path" 2>/dev/null; do
             for name in $(containers); do
                 [[ $name == *migrate* ]] && continue
-                [ "$(podman container inspect --format '{{.State.Running}}' "$name")" = true ] ||
-                    fail "$name is not running"
+                state=$(podman container inspect --format '{{.State.Running}} {{.RestartCount}}' "$name")
+                [ "$state" = "true 0" ] || fail "$name stopped (running, restarts: $state)"
             done
             [ "$SECONDS" -lt "$deadline" ] ||
                 fail "$deployment: $probe http://127.0.0.1:$port$path did not answer 2xx within 60 s"
