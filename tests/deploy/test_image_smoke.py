@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from tests.support.scripts import run_without_podman
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "deploy" / "image-smoke.sh"
+LIBRARY = REPO / "deploy" / "podman-lib.sh"  # what it shares with k8s/run-with-podman.sh
 README_TEST_COMMAND = (
     "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/pytest"
 )
@@ -18,6 +18,7 @@ README_TEST_COMMAND = (
 
 def test_script_parses() -> None:
     subprocess.run(["bash", "-n", str(SCRIPT)], check=True)
+    subprocess.run(["bash", "-n", str(LIBRARY)], check=True)
 
 
 def test_ci_runs_the_smoke_after_the_test_suite() -> None:
@@ -41,22 +42,14 @@ def test_containers_run_as_the_pods_do() -> None:
     ):
         assert option in text, option
     assert "trap cleanup EXIT" in text
-    assert "DROP DATABASE" in text and "delete_vhost" in text
+    assert "close_backends" in text.split("cleanup() {")[1].split("\n}\n")[0]
+    library = LIBRARY.read_text()
+    assert "DROP DATABASE" in library and "delete_vhost" in library
 
 
 def test_skips_where_podman_cannot_be_had(tmp_path: Path) -> None:
     """No podman and no apt-get on the PATH: a clear message and status 0."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for tool in ("bash", "dirname", "basename", "date", "id", "mkdir"):
-        found = shutil.which(tool)
-        if found is None:
-            pytest.skip(f"no {tool}")
-        (bin_dir / tool).symlink_to(found)
-    env = {"PATH": str(bin_dir), "TEMPSTRONG_SMOKE_STATE": str(tmp_path / "state")}
-    result = subprocess.run(
-        [str(bin_dir / "bash"), str(SCRIPT)], env=env, capture_output=True, text=True, check=False
-    )
+    result = run_without_podman(SCRIPT, tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("image smoke test skipped: no podman"), result.stdout
 

@@ -14,16 +14,22 @@ import re
 import shutil
 import subprocess
 from collections.abc import Iterator
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-K8S = REPO / "k8s"
-OVERLAYS = ("dev", "prod")
+from tests.support.kubernetes import (
+    K8S,
+    OVERLAYS,
+    REPO,
+    kubectl,
+    overlay_path,
+    render,
+    under_ci,
+)
+
 TREES = ("base", *OVERLAYS)
 NAMESPACES = {"dev": "tempstrong-dev", "prod": "tempstrong"}
 # A schema version that kubernetes-validate ships (it has no network access to fetch others).
@@ -52,14 +58,12 @@ REQUIRED_ENV = {
     "publisher": {
         "TEMPSTRONG_DATABASE_URL",
         "TEMPSTRONG_AMQP_URL",
-        "TEMPSTRONG_DELIVERY_PUBLIC_KEY",
         "TEMPSTRONG_METRICS_PORT",
     },
     "delivery": {
         "TEMPSTRONG_DATABASE_URL",
         "TEMPSTRONG_AMQP_URL",
         "TEMPSTRONG_DELIVERY_PRIVATE_KEY",
-        "TEMPSTRONG_POLICY_FILE",
         "TEMPSTRONG_SMTP_URL",
         "TEMPSTRONG_SMS_URL",
         "TEMPSTRONG_SPOOL_DIR",
@@ -96,47 +100,18 @@ EXPECTED_EGRESS = {
 }
 
 
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() not in ("", "0", "false", "no")
-
-
-def _kubectl() -> str:
-    path = shutil.which("kubectl")
-    if path is None:
-        if _truthy(os.environ.get("CI")):
-            pytest.fail("kubectl is not on PATH and CI is set: run .ci/install-k8s-tools.sh first")
-        pytest.skip("kubectl is not on PATH (install it with .ci/install-k8s-tools.sh); not CI")
-    return path
-
-
 def _kubernetes_validate() -> Any:
     try:
         import kubernetes_validate
     except ImportError:
-        if _truthy(os.environ.get("CI")):
+        if under_ci():
             pytest.fail("kubernetes-validate is not installed (it is in the project's test extras)")
         pytest.skip("kubernetes-validate is not installed (pip install kubernetes-validate)")
     return kubernetes_validate
 
 
-@cache
 def _render(tree: str) -> tuple[dict[str, Any], ...]:
-    return _render_path(K8S / tree if tree == "base" else K8S / "overlays" / tree)
-
-
-@cache
-def _render_path(path: Path) -> tuple[dict[str, Any], ...]:
-    result = subprocess.run(
-        [_kubectl(), "kustomize", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, f"kubectl kustomize {path} failed:\n{result.stderr}"
-    objects = tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc)
-    assert objects, f"kubectl kustomize {path} rendered nothing"
-    return objects
+    return render(overlay_path(tree))
 
 
 @pytest.fixture(params=TREES)
@@ -257,17 +232,29 @@ def test_dev_secrets_if_any_are_placeholders() -> None:
 
 def referenced_secrets(tree: str) -> dict[str, set[str]]:
     """Secret name -> keys, from secretKeyRef and secret volumes of every workload."""
-    refs: dict[str, set[str]] = {}
+    return {name: keys for (kind, name), keys in out_of_band(tree).items() if kind == "secret"}
+
+
+def out_of_band(tree: str) -> dict[tuple[str, str], set[str]]:
+    """("secret" | "configmap", name) -> keys of what the workloads reference and the manifests
+    do not make: the objects an operator creates in the namespace."""
+    rendered = set(objects_of(tree, "ConfigMap"))
+    refs: dict[tuple[str, str], set[str]] = {}
     for _, template in workloads(tree):
         for env in env_of(only_container(template)).values():
-            ref = env.get("valueFrom", {}).get("secretKeyRef")
-            if ref:
-                refs.setdefault(ref["name"], set()).add(ref["key"])
+            for kind, ref_key in (("secret", "secretKeyRef"), ("configmap", "configMapKeyRef")):
+                ref = env.get("valueFrom", {}).get(ref_key)
+                if ref:
+                    refs.setdefault((kind, ref["name"]), set()).add(ref["key"])
         for volume in template["spec"].get("volumes", []):
-            if "secret" in volume:
-                keys = {i["key"] for i in volume["secret"].get("items", [])}
-                refs.setdefault(volume["secret"]["secretName"], set()).update(keys)
-    return refs
+            for kind, source, name_key in (
+                ("secret", "secret", "secretName"),
+                ("configmap", "configMap", "name"),
+            ):
+                if source in volume:
+                    keys = {i["key"] for i in volume[source].get("items", [])}
+                    refs.setdefault((kind, volume[source][name_key]), set()).update(keys)
+    return {ref: keys for ref, keys in refs.items() if ref[0] == "secret" or ref[1] not in rendered}
 
 
 def test_secret_values_come_from_secret_references(tree: str) -> None:
@@ -278,17 +265,40 @@ def test_secret_values_come_from_secret_references(tree: str) -> None:
                 assert "secretKeyRef" in env.get("valueFrom", {}), f"{process}: {name}"
 
 
-def test_operations_doc_creates_every_referenced_secret() -> None:
+def test_operations_doc_creates_every_referenced_secret_and_configmap() -> None:
     doc = (REPO / "docs" / "operations.md").read_text(encoding="utf-8")
-    for name, keys in referenced_secrets("base").items():
-        command = re.search(
-            rf"kubectl[^\n]*create secret generic {re.escape(name)}\b(?:[^\n]*\\\n)*[^\n]*", doc
-        )
-        assert command, f"docs/operations.md has no `kubectl create secret generic {name}`"
+    for (kind, name), keys in out_of_band("base").items():
+        create = "create secret generic" if kind == "secret" else "create configmap"
+        command = re.search(rf"kubectl[^\n]*{create} {re.escape(name)}\b(?:[^\n]*\\\n)*[^\n]*", doc)
+        assert command, f"docs/operations.md has no `kubectl {create} {name}`"
         for key in keys:
             assert f"--from-file={key}=" in command.group(0) or (
                 f"--from-literal={key}=" in command.group(0)
-            ), f"docs/operations.md: secret {name} lacks key {key}"
+            ), f"docs/operations.md: {kind} {name} lacks key {key}"
+
+
+def test_dev_secrets_script_makes_every_referenced_secret_and_configmap(
+    overlay: str, tmp_path: Path
+) -> None:
+    """k8s/dev-secrets.sh: exactly the objects an overlay references and does not make."""
+    for name in ("jwks.json", "hash.key", "delivery-public.key", "delivery-private.key"):
+        (tmp_path / name).write_text(f"{name} value\n")
+    for name in ("database-url", "amqp-url", "smtp-url", "sms-url"):
+        (tmp_path / name).write_text(f"{name}://value\n")
+    kubectl()  # the script makes each object with `kubectl create --dry-run=client`
+    result = subprocess.run(
+        ["sh", str(K8S / "dev-secrets.sh"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    made = {
+        (obj["kind"].lower(), obj["metadata"]["name"]): set(obj["data"])
+        for obj in yaml.safe_load_all(result.stdout)
+        if obj
+    }
+    assert made == out_of_band(overlay)
 
 
 def test_only_the_delivery_worker_gets_the_private_key(tree: str) -> None:
@@ -388,7 +398,8 @@ def test_tmp_is_an_empty_dir_and_files_come_from_volumes(tree: str) -> None:
             assert env["TEMPSTRONG_POLICY_FILE"]["value"].endswith("/policies.yaml")
         if "TEMPSTRONG_JWKS" in env:
             volume = volume_for(env["TEMPSTRONG_JWKS"]["value"])
-            assert volume["secret"]["secretName"] == "tempstrong-jwks", process
+            assert "secret" not in volume, "the JWKS holds public keys only: a ConfigMap"
+            assert volume["configMap"]["name"] == "tempstrong-jwks", process
             jwks_mount = next(m for m in container["volumeMounts"] if m["name"] == "jwks")
             assert "subPath" not in jwks_mount, "subPath mounts never see a rotated JWKS"
         if "TEMPSTRONG_SPOOL_DIR" in env:
@@ -519,7 +530,8 @@ def test_configmap_references_resolve(tree: str) -> None:
                 assert ref["key"] in configmaps[ref["name"]]["data"], f"{process}: {ref}"
         for volume in template["spec"].get("volumes", []):
             if "configMap" in volume:
-                assert volume["configMap"]["name"] in configmaps, process
+                name = volume["configMap"]["name"]
+                assert name in configmaps or ("configmap", name) in out_of_band(tree), process
 
 
 def test_policy_configmap_is_a_valid_policy_file(tree: str) -> None:
@@ -653,7 +665,7 @@ def _check_monitoring_configmaps(objects: tuple[dict[str, Any], ...]) -> None:
 
 
 def test_monitoring_renders_alone_and_validates() -> None:
-    objects = _render_path(MONITORING)
+    objects = render(MONITORING)
     assert sorted((o["kind"], o["metadata"]["name"]) for o in objects) == [
         ("ConfigMap", name) for name in sorted(MONITORING_CONFIGMAPS)
     ]
@@ -670,7 +682,7 @@ def test_monitoring_added_to_an_overlay(overlay: str, tmp_path: Path) -> None:
     assert kustomization["bases"] == ["../../base"]
     kustomization["bases"] = [os.path.relpath(p, copy) for p in (K8S / "base", MONITORING)]
     (copy / "kustomization.yaml").write_text(yaml.safe_dump(kustomization), encoding="utf-8")
-    objects = _render_path(copy)
+    objects = render(copy)
     _check_monitoring_configmaps(objects)
     for obj in objects:
         if obj["kind"] != "Namespace":
@@ -684,7 +696,7 @@ def test_monitoring_added_to_an_overlay(overlay: str, tmp_path: Path) -> None:
 def test_monitoring_for_the_prometheus_operator() -> None:
     """Custom resources: rendered and checked here, never part of an overlay the strict schema
     check validates. That the PrometheusRule is generated from the rule file: test_monitoring.py."""
-    objects = _render_path(MONITORING / "prometheus-operator")
+    objects = render(MONITORING / "prometheus-operator")
     kinds = {o["kind"]: o for o in objects}
     assert set(kinds) == {"PrometheusRule", "PodMonitor"}
     assert all(o["apiVersion"] == "monitoring.coreos.com/v1" for o in objects)
