@@ -14,7 +14,7 @@ from ..domain.out_of_band import split_password
 from ..domain.password import PasswordHasher, generate_password
 from ..domain.states import CredentialState
 from .aggregates import Aggregates, with_retries
-from .idempotency import IdempotencyRecords
+from .idempotency import IdempotencyRecords, IdempotentRequest
 from .out_of_band import OutOfBand
 from .outcomes import CredentialOutcome
 
@@ -43,15 +43,15 @@ class CredentialCommands:
         policy_ext_id: str | None,
         state_name: CredentialState | None,
         actor: str | None,
-        idempotency_scope: str | None = None,
+        idempotency: IdempotentRequest | None = None,
     ) -> CredentialOutcome:
         new_ext_id = ext_id or str(uuid.uuid4())
 
         async def attempt(fresh: bool) -> CredentialOutcome:
             now = self._clock()
-            record = await self._idempotency.read(idempotency_scope)
-            if record is not None and record.is_live(now):
-                return await self._idempotency.replay(record, client, user_ext_id)
+            earlier = await self._idempotency.earlier(idempotency, now, client, user_ext_id)
+            if earlier.replay is not None:
+                return earlier.replay
             user = await self._aggregates.user(client, user_ext_id, fresh)
             if user.credential_id is not None:
                 raise AlreadyExists(f"User {user_ext_id!r} already has a TSP credential.")
@@ -77,20 +77,25 @@ class CredentialCommands:
             user.attach_credential(credential.id)
             outcome = CredentialOutcome.of(credential, split)
             await self._aggregates.save(
-                user, credential, self._idempotency.record(idempotency_scope, record, outcome, now)
+                user, credential, self._idempotency.record(idempotency, earlier, outcome, now)
             )
             return outcome
 
         return await with_retries(attempt)
 
     async def reset(
-        self, client: str, user_ext_id: str, *, actor: str | None, idempotency_scope: str | None
+        self,
+        client: str,
+        user_ext_id: str,
+        *,
+        actor: str | None,
+        idempotency: IdempotentRequest | None,
     ) -> CredentialOutcome:
         async def attempt(fresh: bool) -> CredentialOutcome:
             now = self._clock()
-            record = await self._idempotency.read(idempotency_scope)
-            if record is not None and record.is_live(now):
-                return await self._idempotency.replay(record, client, user_ext_id)
+            earlier = await self._idempotency.earlier(idempotency, now, client, user_ext_id)
+            if earlier.replay is not None:
+                return earlier.replay
             user, credential = await self._aggregates.user_and_credential(
                 client, user_ext_id, fresh
             )
@@ -108,7 +113,7 @@ class CredentialCommands:
             outcome = CredentialOutcome.of(credential, split)
             await self._aggregates.save(
                 credential,
-                self._idempotency.record(idempotency_scope, record, outcome, now),
+                self._idempotency.record(idempotency, earlier, outcome, now),
                 unchanged=(user,),  # its addresses were sealed: it must still be that user
             )
             return outcome
