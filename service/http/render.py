@@ -11,6 +11,8 @@ from ..contracts.dates import iso
 from ..domain.credential import SECRET_EVENT_ATTRIBUTES, TempStrongPassword
 from ..domain.ids import event_id
 from ..domain.user import User
+from ..observability.correlation import trace_context_of
+from ..observability.tracing import TRACE_CONTEXT_ATTRIBUTE
 
 _EVENT_ENVELOPE_ATTRIBUTES = frozenset(
     {"originator_id", "originator_version", "timestamp", "originator_topic"}
@@ -52,6 +54,8 @@ def event_item(domain_event: Any) -> dict[str, Any]:
     for name, value in vars(domain_event).items():
         if name in _EVENT_ENVELOPE_ATTRIBUTES or name in SECRET_EVENT_ATTRIBUTES:
             continue
+        if name == TRACE_CONTEXT_ATTRIBUTE:  # one stored before it was bounded: only if valid
+            value = trace_context_of(domain_event)
         data[camel(name)] = _jsonable(value)
     delivery = getattr(domain_event, "delivery", None)
     if isinstance(delivery, dict):
