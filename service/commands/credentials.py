@@ -11,7 +11,6 @@ from eventsourcing.persistence import IntegrityError
 
 from ..domain.credential import TempStrongPassword
 from ..domain.errors import AlreadyExists, Conflict
-from ..domain.idempotency import IdempotencyRecord
 from ..domain.out_of_band import split_password
 from ..domain.password import PasswordHasher, generate_password
 from ..domain.personal import CREDENTIAL_TEXT_FIELDS
@@ -20,7 +19,7 @@ from ..domain.user import User
 from ..eventstore.port import StoreUnavailable
 from ..privacy.personal_data import NOTHING, PersonalData, Revealer
 from .aggregates import Aggregates, with_retries
-from .idempotency import IdempotencyRecords
+from .idempotency import IdempotencyRecords, IdempotentRequest
 from .out_of_band import OutOfBand
 from .outcomes import CredentialOutcome, CredentialView
 
@@ -51,15 +50,15 @@ class CredentialCommands:
         policy_ext_id: str | None,
         state_name: CredentialState | None,
         actor: str | None,
-        idempotency_scope: str | None = None,
+        idempotency: IdempotentRequest | None = None,
     ) -> CredentialOutcome:
         new_ext_id = ext_id or str(uuid.uuid4())
 
         async def attempt(fresh: bool) -> CredentialOutcome:
             now = self._clock()
-            record = await self._idempotency.read(idempotency_scope)
-            if record is not None and record.is_live(now):
-                return await self._replay(record, client, user_ext_id)
+            earlier = await self._idempotency.earlier(idempotency, now, client, user_ext_id)
+            if earlier.replay is not None:
+                return await self._with_revealer(earlier.replay, client, user_ext_id)
             user = await self._aggregates.user(client, user_ext_id, fresh)
             if user.credential_id is not None:
                 raise AlreadyExists(f"User {user_ext_id!r} already has a TSP credential.")
@@ -85,20 +84,25 @@ class CredentialCommands:
             user.attach_credential(credential.id)
             outcome = CredentialOutcome.of(credential, split, NOTHING)  # no free text yet
             await self._aggregates.save(
-                user, credential, self._idempotency.record(idempotency_scope, record, outcome, now)
+                user, credential, self._idempotency.record(idempotency, earlier, outcome, now)
             )
             return outcome
 
         return await with_retries(attempt)
 
     async def reset(
-        self, client: str, user_ext_id: str, *, actor: str | None, idempotency_scope: str | None
+        self,
+        client: str,
+        user_ext_id: str,
+        *,
+        actor: str | None,
+        idempotency: IdempotentRequest | None,
     ) -> CredentialOutcome:
         async def attempt(fresh: bool) -> CredentialOutcome:
             now = self._clock()
-            record = await self._idempotency.read(idempotency_scope)
-            if record is not None and record.is_live(now):
-                return await self._replay(record, client, user_ext_id)
+            earlier = await self._idempotency.earlier(idempotency, now, client, user_ext_id)
+            if earlier.replay is not None:
+                return await self._with_revealer(earlier.replay, client, user_ext_id)
             user, credential = await self._aggregates.user_and_credential(
                 client, user_ext_id, fresh
             )
@@ -117,7 +121,7 @@ class CredentialCommands:
             outcome = CredentialOutcome.of(credential, split, revealer)
             await self._aggregates.save(
                 credential,
-                self._idempotency.record(idempotency_scope, record, outcome, now),
+                self._idempotency.record(idempotency, earlier, outcome, now),
                 unchanged=(user,),  # its addresses were sealed: it must still be that user
             )
             return outcome
@@ -167,10 +171,10 @@ class CredentialCommands:
             return NOTHING
         return await self._personal.revealer(user)
 
-    async def _replay(
-        self, record: IdempotencyRecord, client: str, user_ext_id: str
+    async def _with_revealer(
+        self, outcome: CredentialOutcome, client: str, user_ext_id: str
     ) -> CredentialOutcome:
-        outcome = await self._idempotency.replay(record, client, user_ext_id)
+        """A replayed outcome, with what opens the free text of the credential it shows."""
         user = await self._aggregates.user(client, user_ext_id)
         return replace(outcome, revealer=await self._revealer(user, outcome.credential))
 

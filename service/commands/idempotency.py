@@ -3,11 +3,13 @@
 The record is read once per attempt and saved, at the next version of what was read, in the same
 atomic save as the command's event. Two requests with one key (in any processes) therefore name
 the same next version of it: the event store lets one commit; the other conflicts, retries and
-replays. Nothing of it lives in process memory.
+replays. Nothing of it lives in process memory. The record holds the fingerprint of the request
+that made it: the key sent again with another body is 422, not a replay.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,20 +19,46 @@ from .aggregates import Aggregates
 from .outcomes import CredentialOutcome
 
 
+@dataclass(frozen=True)
+class IdempotentRequest:
+    """What an Idempotency-Key names: its scope (caller, method, path, key) and the request
+    (`request_fingerprint` of its validated body)."""
+
+    scope: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """What an earlier request with the key left: its record (saved again, at the next version,
+    with this request's outcome) and, while the record is live, the outcome to answer again."""
+
+    record: IdempotencyRecord | None = None
+    replay: CredentialOutcome | None = None
+
+
 class IdempotencyRecords:
     def __init__(self, aggregates: Aggregates) -> None:
         self._aggregates = aggregates
 
-    async def read(self, scope: str | None) -> IdempotencyRecord | None:
-        if scope is None:
-            return None
-        record = await self._aggregates.store.get_or_none(IdempotencyRecord.create_id(scope))
-        return record if isinstance(record, IdempotencyRecord) else None
+    async def earlier(
+        self, request: IdempotentRequest | None, now: datetime, client: str, user_ext_id: str
+    ) -> Earlier:
+        """The record of the key, and the first outcome again while it is live (404 if its
+        credential is gone; 422 if the key was used with another body)."""
+        if request is None:
+            return Earlier()
+        record_id = IdempotencyRecord.create_id(request.scope)
+        record = await self._aggregates.store.get_or_none(record_id)
+        if not isinstance(record, IdempotencyRecord):
+            return Earlier()
+        if not record.replays(request.fingerprint, now):
+            return Earlier(record)
+        return Earlier(record, await self._replay(record, client, user_ext_id))
 
-    async def replay(
+    async def _replay(
         self, record: IdempotencyRecord, client: str, user_ext_id: str
     ) -> CredentialOutcome:
-        """The first outcome again, while its credential still exists (else 404)."""
         _, current = await self._aggregates.user_and_credential(client, user_ext_id)
         if current.id != record.credential_id:
             raise NotFound(f"User {user_ext_id!r} has no TSP credential.")
@@ -41,21 +69,22 @@ class IdempotencyRecords:
 
     @staticmethod
     def record(
-        scope: str | None,
-        record: IdempotencyRecord | None,
+        request: IdempotentRequest | None,
+        earlier: Earlier,
         outcome: CredentialOutcome,
         now: datetime,
     ) -> IdempotencyRecord | None:
         """The record to save with the command's event (None without a key)."""
-        if scope is None:
+        if request is None:
             return None
         values: dict[str, Any] = {
             "credential_id": outcome.credential.id,
             "credential_version": outcome.credential.version,
             "has_body": outcome.has_body,
             "expires_at": now + IDEMPOTENCY_WINDOW,
+            "fingerprint": request.fingerprint,
         }
-        if record is None:
-            return IdempotencyRecord(scope=scope, **values)
-        record.record_again(**values)  # the window of the earlier outcome has passed
-        return record
+        if earlier.record is None:
+            return IdempotencyRecord(scope=request.scope, **values)
+        earlier.record.record_again(**values)  # the window of the earlier outcome has passed
+        return earlier.record

@@ -32,7 +32,13 @@ import yaml
 from ..domain.states import CredentialState, StateChangeReason
 from ..domain.validation import CLIENT_EXT_ID, EXT_ID
 from ..observability.correlation import REQUEST_ID
-from ..observability.tracing import TRACEPARENT, TRACEPARENT_SYNTAX, TRACESTATE, TRACESTATE_SYNTAX
+from ..observability.tracing import (
+    MAX_TRACESTATE_LENGTH,
+    TRACEPARENT,
+    TRACEPARENT_SYNTAX,
+    TRACESTATE,
+    TRACESTATE_SYNTAX,
+)
 from .casing import camel
 from .cloudevents import (
     CONTENT_TYPE,
@@ -606,7 +612,9 @@ def _trace_context(role: str) -> dict[str, Any]:
         TRACESTATE: {
             "type": "string",
             "pattern": _anchored(TRACESTATE_SYNTAX),
-            "description": "W3C `tracestate`, with `traceparent` when the trace has one.",
+            "maxLength": MAX_TRACESTATE_LENGTH,
+            "description": "W3C `tracestate`, with `traceparent` when the trace has one: at "
+            f"most {MAX_TRACESTATE_LENGTH} characters, no key twice.",
         },
     }
 

@@ -29,6 +29,12 @@ class Conflict(DomainError):
     code = "errors.conflict"
 
 
+class IdempotencyKeyReused(DomainError):
+    """The same Idempotency-Key (same caller, method and path) with another request body."""
+
+    code = "errors.idempotencyKeyReused"
+
+
 class MaxResetCountReached(DomainError):
     code = "errors.maxResetCountReached"
 

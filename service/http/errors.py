@@ -16,6 +16,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "errors.payloadTooLarge": 413,
     "errors.unsupportedMediaType": 415,
     "errors.maxResetCountReached": 422,
+    "errors.idempotencyKeyReused": 422,
     "errors.credentialArchived": 422,
     "errors.policyNotAllowed": 422,
     "errors.stateNotAllowed": 422,

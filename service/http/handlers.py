@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
+from ..commands.idempotency import IdempotentRequest
 from ..commands.outcomes import CredentialOutcome, UserProfile
 from ..contracts.paths import CREDENTIAL_PATH, USER_PATH
 from ..domain.credential import TempStrongPassword
 from ..domain.errors import Conflict
+from ..domain.idempotency import request_fingerprint
 from ..domain.states import CredentialState
 from ..privacy.personal_data import NOTHING, Revealer
 from ..security.access import Principal, authorize
@@ -48,7 +51,7 @@ from .requirements import (
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 
-_Command = Callable[[str | None], Awaitable[CredentialOutcome]]
+_Command = Callable[[IdempotentRequest | None], Awaitable[CredentialOutcome]]
 
 
 @dataclass(frozen=True)
@@ -136,14 +139,15 @@ async def create_credential(request: web.Request) -> web.Response:
         request,
         ctx,
         caller,
-        lambda scope: ctx.commands.credentials.create(
+        body,
+        lambda idempotency: ctx.commands.credentials.create(
             caller.client,
             user,
             ext_id=body.get("extId"),
             policy_ext_id=body.get("policyExtId"),
             state_name=CredentialState(state_name) if state_name else None,
             actor=caller.actor,
-            idempotency_scope=scope,
+            idempotency=idempotency,
         ),
     )
     headers = {"Location": _credential_location(caller.client, user), **_replay_header(outcome)}
@@ -154,15 +158,16 @@ async def create_credential(request: web.Request) -> web.Response:
 
 async def reset_credential(request: web.Request) -> web.Response:
     ctx, caller = _caller(request, CAN_RESET_CREDENTIAL)
-    await json_body(request, RESET_FIELDS)
+    body = await json_body(request, RESET_FIELDS)
     user = str(caller.user)
     try:
         outcome: CredentialOutcome = await _idempotent(
             request,
             ctx,
             caller,
-            lambda scope: ctx.commands.credentials.reset(
-                caller.client, user, actor=caller.actor, idempotency_scope=scope
+            body,
+            lambda idempotency: ctx.commands.credentials.reset(
+                caller.client, user, actor=caller.actor, idempotency=idempotency
             ),
         )
     except Exception as exc:
@@ -257,8 +262,10 @@ async def _idempotent(
     request: web.Request,
     ctx: ApiContext,
     caller: Caller,
+    body: Mapping[str, Any],
     command: _Command,
 ) -> CredentialOutcome:
+    """The command, told the key's scope and the request's fingerprint if a key was sent."""
     key = idempotency_key(request)
     if key is None:
         return await ctx.run(command, None)
@@ -267,7 +274,7 @@ async def _idempotent(
         raise Conflict("A request with this Idempotency-Key is still in flight.")
     ctx.in_flight.add(scope)
     try:
-        return await ctx.run(command, scope)
+        return await ctx.run(command, IdempotentRequest(scope, request_fingerprint(body)))
     finally:
         ctx.in_flight.discard(scope)
 

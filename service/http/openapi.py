@@ -102,6 +102,9 @@ _MEANINGS: dict[str, str] = {
     "used in this client, a user extId)",
     "errors.payloadTooLarge": f"the body is over {MAX_BODY_BYTES // 1024} KiB",
     "errors.unsupportedMediaType": "the body is not JSON",
+    "errors.idempotencyKeyReused": "this Idempotency-Key was used (by this token subject, on "
+    "this method and path, within 24 h) with another body: nothing was done. Send this body "
+    "with a new key, or the first body again to get its outcome",
     "errors.maxResetCountReached": "the credential was reset `maxResetCount` times",
     "errors.credentialArchived": "an archived credential cannot be reset",
     "errors.policyNotAllowed": "the policy is not one of the client's policies",
@@ -128,6 +131,8 @@ _EXAMPLE_MESSAGES: dict[str, str] = {
     "errors.alreadyExists": "User 'user-123' already has a TSP credential.",
     "errors.payloadTooLarge": "The body exceeds 64 KiB.",
     "errors.unsupportedMediaType": "The body must be JSON.",
+    "errors.idempotencyKeyReused": "This Idempotency-Key was used with another request body; "
+    "use a new key.",
     "errors.maxResetCountReached": "The credential was reset 5 times, the policy's maximum.",
     "errors.credentialArchived": "An archived credential cannot be reset.",
     "errors.policyNotAllowed": "Policy 'tsp-other' is not allowed for client 'client-123'.",
@@ -703,10 +708,14 @@ def _parameters() -> dict[str, Any]:
             "in": "header",
             "required": False,
             "description": "Makes a retry safe: within 24 h, a request with the same key (same "
-            "token subject, method and path) answers the first successful outcome (same "
-            f"version, `{h.REPLAYED_HEADER}: true`, without the password fragment) and changes "
-            "nothing, in whichever API process. Failures are not remembered; after the "
-            "credential or user was deleted a replay is 404.",
+            "token subject, method and path) and the same body answers the first successful "
+            f"outcome (same version, `{h.REPLAYED_HEADER}: true`, without the password "
+            "fragment) and changes nothing, in whichever API process. The same body means the "
+            "same fields with the same values once validated: whitespace, the order of the "
+            "fields and fields given as `null` do not matter, and no body is the same as `{}`. "
+            "The key sent again with another body is 422 `errors.idempotencyKeyReused` and "
+            "changes nothing. Failures are not remembered; after the credential or user was "
+            "deleted a replay is 404.",
             "schema": {"type": "string", "pattern": f"^{IDEMPOTENCY_KEY.pattern}$"},
             "example": "7f1c2a1e-reset-1",
         },

@@ -12,6 +12,8 @@ from ..contracts.dates import iso
 from ..domain.credential import SECRET_EVENT_ATTRIBUTES, TempStrongPassword
 from ..domain.ids import event_id
 from ..domain.personal import CREDENTIAL_TEXT_FIELDS, Encrypted
+from ..observability.correlation import trace_context_of
+from ..observability.tracing import TRACE_CONTEXT_ATTRIBUTE
 from ..privacy.personal_data import NOTHING, Revealer
 
 _EVENT_ENVELOPE_ATTRIBUTES = frozenset(
@@ -66,6 +68,8 @@ def event_item(domain_event: Any, revealer: Revealer = NOTHING) -> dict[str, Any
             continue
         if isinstance(value, Encrypted):
             value = revealer.reveal(value, domain_event.originator_id, name)
+        if name == TRACE_CONTEXT_ATTRIBUTE:  # one stored before it was bounded: only if valid
+            value = trace_context_of(domain_event)
         data[camel(name)] = _jsonable(value)
     delivery = getattr(domain_event, "delivery", None)
     if isinstance(delivery, dict):

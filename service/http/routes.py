@@ -124,6 +124,7 @@ ROUTES: tuple[Route, ...] = (
             (
                 domain.AlreadyExists.code,
                 domain.Conflict.code,
+                domain.IdempotencyKeyReused.code,
                 domain.PolicyNotAllowed.code,
                 domain.StateNotAllowed.code,
                 domain.MissingDeliveryAddress.code,
@@ -233,6 +234,7 @@ ROUTES: tuple[Route, ...] = (
             CAN_RESET_CREDENTIAL,
             (
                 domain.Conflict.code,
+                domain.IdempotencyKeyReused.code,
                 domain.MaxResetCountReached.code,
                 domain.CredentialArchived.code,
                 domain.MissingDeliveryAddress.code,

@@ -128,7 +128,7 @@ async def test_the_consumer_example_processes_real_events(settings, tmp_path: Pa
             await c.credentials.create(
                 "acme", "lea", ext_id="cred-lea", policy_ext_id=None, state_name=None, actor="h"
             )
-            await c.credentials.reset("acme", "lea", actor="h", idempotency_scope=None)
+            await c.credentials.reset("acme", "lea", actor="h", idempotency=None)
             assert not await c.credentials.verify("acme", "lea", "wrong")
             # another client's event: the example's binding (acme.#) does not take it
             await c.users.register("other", "oli", UserProfile(email="oli@example.com"))

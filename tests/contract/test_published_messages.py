@@ -89,7 +89,7 @@ async def published(settings) -> AsyncIterator[tuple[list[Received], list[Receiv
         with request_id_in_scope(CORRELATION):
             await _user(c, "acme", "ann")
             await _create(c, "acme", "ann", "tsp-default")
-            await c.credentials.reset("acme", "ann", actor="helpdesk", idempotency_scope=None)
+            await c.credentials.reset("acme", "ann", actor="helpdesk", idempotency=None)
         assert not await c.credentials.verify("acme", "ann", "wrong")
         await c.credentials.delete("acme", "ann", actor="helpdesk")
         # bea (no out-of-band channel: the response has the whole password): logins, PATCHes,

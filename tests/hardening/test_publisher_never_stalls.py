@@ -36,7 +36,7 @@ async def _user_with_credential(commands, user: str, ext_id: str | None = None):
 async def test_a_254_character_ext_id_is_published_with_an_event_id(settings):
     async with publishing_world(settings, HASH_KEY) as world:
         created = await _user_with_credential(world.commands, "long", LONG_EXT_ID)
-        await world.commands.credentials.reset("acme", "long", actor="h", idempotency_scope=None)
+        await world.commands.credentials.reset("acme", "long", actor="h", idempotency=None)
         await _user_with_credential(world.commands, "after")
         envelopes = await drain(await world.delivery_queue(), 3)
         events = await drain(world.events, 3)

@@ -34,9 +34,7 @@ async def _workload(commands, stop: asyncio.Event, users: int) -> int:
             name = random.choice(names)
             try:
                 if random.random() < 0.5:
-                    await commands.credentials.reset(
-                        "acme", name, actor="t", idempotency_scope=None
-                    )
+                    await commands.credentials.reset("acme", name, actor="t", idempotency=None)
                 else:
                     await commands.credentials.verify("acme", name, "wrong")
             except DomainError:

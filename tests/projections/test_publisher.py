@@ -49,9 +49,7 @@ async def _make_user(commands, name: str, policy: str = "tsp-default"):
 async def test_events_follow_the_cloudevents_contract(world, delivery_keys):
     commands = world["commands"]
     created = await _make_user(commands, "alice")
-    reset = await commands.credentials.reset(
-        "acme", "alice", actor="helpdesk", idempotency_scope=None
-    )
+    reset = await commands.credentials.reset("acme", "alice", actor="helpdesk", idempotency=None)
     await commands.credentials.verify("acme", "alice", "wrong")
     messages = await drain(world["events"], 3)
     assert len(messages) == 3
@@ -134,9 +132,7 @@ async def test_broker_outage_delays_but_never_loses_or_doubles(world):
     await asyncio.to_thread(stop_broker)
     try:
         for _ in range(5):  # resets succeed while the broker is down
-            outcome = await commands.credentials.reset(
-                "acme", "carol", actor="h", idempotency_scope=None
-            )
+            outcome = await commands.credentials.reset("acme", "carol", actor="h", idempotency=None)
             assert outcome.response_secret
     finally:
         await asyncio.to_thread(start_broker)

@@ -24,6 +24,10 @@ class ApiCluster:
     def base(self, index: int) -> str:
         return f"http://127.0.0.1:{self.ports[index]}"
 
+    def log(self, index: int) -> Path:
+        """The process's log lines, when the cluster was started with `logs=True`."""
+        return self.workdir / f"api-{index}.log"
+
 
 def stop(process: subprocess.Popen[str], timeout: float = 30) -> int:
     if process.poll() is None:
@@ -43,9 +47,15 @@ def admin_token(workdir: Path) -> str:
 
 @contextmanager
 def api_cluster(
-    workdir: Path, database_url: str, count: int = 2, extra_env: dict[str, str] | None = None
+    workdir: Path,
+    database_url: str,
+    count: int = 2,
+    extra_env: dict[str, str] | None = None,
+    *,
+    logs: bool = False,
 ) -> Iterator[ApiCluster]:
-    """`count` API processes (after `tempstrong migrate`), each on its own port."""
+    """`count` API processes (after `tempstrong migrate`), each on its own port; with `logs`,
+    each writes its log to `cluster.log(index)`."""
     env = {"TEMPSTRONG_DATABASE_URL": database_url, **(extra_env or {})}
     migrated = run(["migrate"], env, workdir)
     assert migrated.returncode == 0, migrated.stderr
@@ -53,8 +63,9 @@ def api_cluster(
     ports = [free_port() for _ in range(count)]
     cluster = ApiCluster(workdir, env, ports, admin_token(workdir))
     try:
-        for port in ports:
-            process = start(["api"], {**env, "TEMPSTRONG_HTTP_PORT": str(port)}, workdir)
+        for index, port in enumerate(ports):
+            log = cluster.log(index) if logs else None
+            process = start(["api"], {**env, "TEMPSTRONG_HTTP_PORT": str(port)}, workdir, log)
             cluster.processes.append(process)
             wait_http(f"http://127.0.0.1:{port}/readyz", process)
         yield cluster

@@ -26,6 +26,7 @@ class ReceivedSpan:
     span_id: str
     parent_span_id: str
     links: tuple[tuple[str, str], ...]  # (trace id, span id)
+    trace_state: str
     attributes: dict[str, object]
     status_code: int
 
@@ -81,6 +82,7 @@ class OtlpReceiver:
                             span_id=span.span_id.hex(),
                             parent_span_id=span.parent_span_id.hex(),
                             links=tuple((k.trace_id.hex(), k.span_id.hex()) for k in span.links),
+                            trace_state=span.trace_state,
                             attributes={a.key: _value(a.value) for a in span.attributes},
                             status_code=span.status.code,
                         )

@@ -15,6 +15,7 @@ from eventsourcing.persistence import IntegrityError
 from nacl.public import PrivateKey
 
 from service.commands.facade import Commands
+from service.commands.idempotency import IdempotentRequest
 from service.commands.outcomes import UserProfile
 from service.contracts.envelope import (
     DeliveryEnvelope,
@@ -26,11 +27,13 @@ from service.domain.credential import TempStrongPassword
 from service.domain.errors import (
     AlreadyExists,
     Conflict,
+    IdempotencyKeyReused,
     MaxResetCountReached,
     MissingDeliveryAddress,
     NotFound,
     PolicyNotAllowed,
 )
+from service.domain.idempotency import IdempotencyRecord, request_fingerprint
 from service.domain.password import PasswordHasher
 from service.domain.policy_file import parse_policy_document
 from service.domain.user import User
@@ -124,10 +127,15 @@ class World:
             **kw,
         )
 
-    async def reset(self, user: str = "alice", scope: str | None = None) -> Any:
+    async def reset(self, user: str = "alice", key: IdempotentRequest | None = None) -> Any:
         return await self.commands.credentials.reset(
-            "acme", user, actor="helpdesk", idempotency_scope=scope
+            "acme", user, actor="helpdesk", idempotency=key
         )
+
+
+def keyed(scope: str, body: dict[str, Any] | None = None) -> IdempotentRequest:
+    """An Idempotency-Key's scope with the fingerprint of the request's validated body."""
+    return IdempotentRequest(scope, request_fingerprint(body or {}))
 
 
 @pytest.fixture
@@ -238,24 +246,66 @@ async def test_a_replay_answers_the_first_outcome_without_a_secret_and_stores_no
 ) -> None:
     await world.user()
     await world.create(policy="none")
-    first = await world.reset(scope="helpdesk|POST|/reset|k1")
-    replay = await world.reset(scope="helpdesk|POST|/reset|k1")
+    first = await world.reset(key=keyed("helpdesk|POST|/reset|k1"))
+    replay = await world.reset(key=keyed("helpdesk|POST|/reset|k1"))
     assert replay.replayed and replay.response_secret is None
     assert replay.credential.version == first.credential.version == 2
     assert (await world.credential_events("acme", "alice")).count("TempStrongPasswordReset") == 1
     # after the window, the same key names a new outcome
     world.clock.now += timedelta(hours=25)
-    later = await world.reset(scope="helpdesk|POST|/reset|k1")
+    later = await world.reset(key=keyed("helpdesk|POST|/reset|k1"))
     assert not later.replayed and later.credential.version == 3
 
 
 async def test_a_replay_after_the_credential_was_deleted_is_404(world: World) -> None:
     await world.user()
     await world.create()
-    await world.reset(scope="k")
+    await world.reset(key=keyed("k"))
     await world.commands.credentials.delete("acme", "alice", actor="h")
     with pytest.raises(NotFound):
-        await world.reset(scope="k")
+        await world.reset(key=keyed("k"))
+
+
+async def test_a_key_sent_again_with_another_body_is_refused_and_stores_nothing(
+    world: World,
+) -> None:
+    await world.user()
+    scope = "helpdesk|POST|/acme/users/alice/tempstrong-password|k1"
+    first = await world.create(ext_id="c1", idempotency=keyed(scope, {"extId": "c1"}))
+    with pytest.raises(IdempotencyKeyReused):
+        await world.create(ext_id="c2", idempotency=keyed(scope, {"extId": "c2"}))
+    assert not await world.store.get_or_none(TempStrongPassword.create_id("acme", "c2"))
+    again = await world.create(ext_id="c1", idempotency=keyed(scope, {"extId": "c1"}))
+    assert again.replayed and again.credential.version == first.credential.version
+    record = await world.store.get_or_none(IdempotencyRecord.create_id(scope))
+    assert [type(e).__name__ for e in await world.store.events_of(record.id)] == [  # type: ignore[union-attr]
+        "OutcomeRecorded"
+    ]
+
+
+async def test_a_reset_key_sent_again_with_another_body_is_refused_until_the_window_ends(
+    world: World,
+) -> None:
+    await world.user()
+    await world.create(policy="none")
+    await world.reset(key=keyed("k", {}))
+    with pytest.raises(IdempotencyKeyReused):
+        await world.reset(key=keyed("k", {"other": "body"}))
+    assert (await world.credential_events("acme", "alice")).count("TempStrongPasswordReset") == 1
+    # after the window the key names a new outcome, and remembers the new body
+    world.clock.now += timedelta(hours=25)
+    later = await world.reset(key=keyed("k", {"other": "body"}))
+    assert not later.replayed and later.credential.version == 3
+    assert (await world.reset(key=keyed("k", {"other": "body"}))).replayed
+    with pytest.raises(IdempotencyKeyReused):
+        await world.reset(key=keyed("k", {}))
+
+
+def test_a_fingerprint_is_of_the_fields_not_of_their_order() -> None:
+    assert request_fingerprint({"a": "1", "b": 2}) == request_fingerprint({"b": 2, "a": "1"})
+    assert request_fingerprint({"a": "1"}) != request_fingerprint({"a": 1})
+    assert request_fingerprint({}) != request_fingerprint({"a": ""})
+    assert len(request_fingerprint({"é": "ü"})) == 64
 
 
 async def test_a_conflict_is_retried_and_too_many_are_409(world: World) -> None:

@@ -1,11 +1,13 @@
 """Events stored before the restructure keep decoding: topics name module paths
-(`service.domain.credential:TempStrongPassword.Reset`), and `StateChanged` has a second version
-since. tests/fixtures/legacy_events.json holds rows written by the code of commit 7a841fa."""
+(`service.domain.credential:TempStrongPassword.Reset`), and `StateChanged` and the idempotency
+record's events have a second version since. tests/fixtures/legacy_events.json holds rows
+written by the code of commit 7a841fa."""
 
 from __future__ import annotations
 
 import base64
 import json
+from datetime import timedelta
 from pathlib import Path
 from uuid import UUID
 
@@ -13,7 +15,7 @@ from eventsourcing.persistence import StoredEvent
 
 from projections.folding import fold
 from service.domain.credential import TempStrongPassword
-from service.domain.idempotency import IdempotencyRecord
+from service.domain.idempotency import IdempotencyRecord, request_fingerprint
 from service.domain.states import CredentialState
 from service.domain.user import User
 from service.eventstore.application import event_mapper
@@ -83,3 +85,15 @@ def test_the_snapshot_and_the_other_aggregates_decode():
     for event in (e for e in events if isinstance(e, IdempotencyRecord.Event)):
         record = event.mutate(record)  # type: ignore[attr-defined]
     assert isinstance(record, IdempotencyRecord) and record.credential_version == 7
+
+
+def test_a_version_1_idempotency_record_remembers_no_body_and_so_matches_any():
+    events, _ = _decoded()
+    record = None
+    for event in (e for e in events if isinstance(e, IdempotencyRecord.Event)):
+        record = event.mutate(record)  # type: ignore[attr-defined]
+    assert isinstance(record, IdempotencyRecord) and record.fingerprint is None
+    live = record.expires_at - timedelta(minutes=1)
+    assert record.replays(request_fingerprint({"extId": "any"}), live)
+    assert record.replays(request_fingerprint({}), live)
+    assert not record.replays(request_fingerprint({}), record.expires_at)
