@@ -97,27 +97,28 @@ EOF
 
     read -r http_port smtp_port metrics_projector metrics_publisher metrics_delivery <<<"$(free_ports 5)"
     API="http://127.0.0.1:$http_port/nevisidm/api/core/v1/smoke"
-    local public private hash_key
+    local public private hash_key keyring
     public=$(tr -d '\r\n' <"$WORK/keys/delivery-public.key")
     private=$(tr -d '\r\n' <"$WORK/keys/delivery-private.key")
     hash_key=$(tr -d '\r\n' <"$WORK/keys/hash.key")
+    keyring=$(tr -d '\r\n' <"$WORK/keys/personal-data-keys.json") # the JSON itself, one line
     # one env file per process, each with only what that process reads (service/config.py)
     (
         umask 077
         printf '%s\n' "TEMPSTRONG_DATABASE_URL=$DATABASE_URL" "TEMPSTRONG_AMQP_URL=$AMQP_URL" \
-            >"$WORK/env/migrate.env"
+            "TEMPSTRONG_PERSONAL_DATA_KEYS=$keyring" >"$WORK/env/migrate.env"
         printf '%s\n' "TEMPSTRONG_DATABASE_URL=$DATABASE_URL" \
             TEMPSTRONG_POLICY_FILE=/etc/tempstrong/policies.yaml \
             TEMPSTRONG_JWKS=/run/tempstrong/jwks.json TEMPSTRONG_JWT_ISSUER=tempstrong-dev \
             TEMPSTRONG_JWT_AUDIENCE=tempstrong "TEMPSTRONG_HASH_KEY=$hash_key" \
             "TEMPSTRONG_DELIVERY_PUBLIC_KEY=$public" "TEMPSTRONG_HTTP_PORT=$http_port" \
-            >"$WORK/env/api.env"
+            "TEMPSTRONG_PERSONAL_DATA_KEYS=$keyring" >"$WORK/env/api.env"
         printf '%s\n' "TEMPSTRONG_DATABASE_URL=$DATABASE_URL" \
             "TEMPSTRONG_METRICS_PORT=$metrics_projector" >"$WORK/env/projector.env"
         printf '%s\n' "TEMPSTRONG_DATABASE_URL=$DATABASE_URL" "TEMPSTRONG_AMQP_URL=$AMQP_URL" \
             "TEMPSTRONG_METRICS_PORT=$metrics_publisher" >"$WORK/env/publisher.env"
         printf '%s\n' "TEMPSTRONG_DATABASE_URL=$DATABASE_URL" "TEMPSTRONG_AMQP_URL=$AMQP_URL" \
-            "TEMPSTRONG_DELIVERY_PRIVATE_KEY=$private" \
+            "TEMPSTRONG_DELIVERY_PRIVATE_KEY=$private" "TEMPSTRONG_PERSONAL_DATA_KEYS=$keyring" \
             "TEMPSTRONG_SMTP_URL=smtp://127.0.0.1:$smtp_port" \
             "TEMPSTRONG_METRICS_PORT=$metrics_delivery" >"$WORK/env/delivery.env"
     )

@@ -3,7 +3,8 @@
 # the ConfigMap tempstrong-jwks, for a development namespace, from the files in DIR
 # (docs/operations.md, "Secrets"). k8s/run-with-podman.sh uses it too.
 #
-#   tempstrong keys --out DIR        # jwks.json, hash.key, delivery-public.key, delivery-private.key
+#   tempstrong keys --out DIR        # jwks.json, hash.key, delivery-public.key, delivery-private.key,
+#                                    # personal-data-keys.json
 #   # and, one value each: DIR/database-url, DIR/amqp-url, DIR/smtp-url, DIR/sms-url
 #   sh k8s/dev-secrets.sh DIR | kubectl -n tempstrong-dev apply -f -
 #
@@ -13,7 +14,7 @@ set -eu
 
 [ $# -eq 1 ] || { echo "usage: sh k8s/dev-secrets.sh DIR" >&2; exit 2; }
 dir=$1
-for file in jwks.json hash.key delivery-public.key delivery-private.key \
+for file in jwks.json hash.key delivery-public.key delivery-private.key personal-data-keys.json \
     database-url amqp-url smtp-url sms-url; do
     [ -s "$dir/$file" ] || { echo "dev-secrets.sh: $dir/$file is missing or empty" >&2; exit 1; }
 done
@@ -37,4 +38,5 @@ object "secret generic" tempstrong-amqp amqp-url=amqp-url
 object "secret generic" tempstrong-hash-key hash-key=hash.key
 object "secret generic" tempstrong-delivery-public public-key=delivery-public.key
 object "secret generic" tempstrong-delivery-private private-keys=delivery-private.key
+object "secret generic" tempstrong-personal-data-keys keyring=personal-data-keys.json
 object "secret generic" tempstrong-gateways smtp-url=smtp-url sms-url=sms-url

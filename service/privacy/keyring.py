@@ -1,6 +1,7 @@
 """TEMPSTRONG_PERSONAL_DATA_KEYS: the keyring that wraps every person's data key.
 
-A JSON file `{"keys": [{"id": "...", "key": "<standard base64 of 32 random bytes>"}, ...]}`. The
+A JSON file `{"keys": [{"id": "...", "key": "<standard base64 of 32 random bytes>"}, ...]}` (or
+that JSON itself as the variable's value, as a Kubernetes Secret key gives it). The
 first key wraps new data keys (and `tempstrong rewrap` re-wraps old ones with it); every listed
 key unwraps. Wrapping is XChaCha20-Poly1305 (libsodium, through PyNaCl) with the data key's id as
 authenticated data, so a wrapped key cannot be swapped onto another person's row.
@@ -125,13 +126,19 @@ def parse_keyring(document: object, where: str = "TEMPSTRONG_PERSONAL_DATA_KEYS"
         raise KeyringError(f"{where}: {exc}") from None
 
 
-def load_keyring(path: str | Path) -> Keyring:
-    """Reads the keyring file; every problem is one KeyringError naming the variable."""
-    where = f"TEMPSTRONG_PERSONAL_DATA_KEYS: {path}"
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise KeyringError(f"{where}: cannot be read: {exc.strerror}") from None
+def load_keyring(source: str | Path) -> Keyring:
+    """The keyring from a file's path, or (a value that starts with `{`) the JSON itself, as a
+    Kubernetes Secret key puts it into the environment; every problem is one KeyringError that
+    names the variable and never quotes a key."""
+    inline = isinstance(source, str) and source.lstrip().startswith("{")
+    where = "TEMPSTRONG_PERSONAL_DATA_KEYS" + ("" if inline else f": {source}")
+    if inline:
+        text = str(source)
+    else:
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise KeyringError(f"{where}: cannot be read: {exc.strerror}") from None
     try:
         document = json.loads(text)
     except ValueError:

@@ -281,7 +281,13 @@ def test_dev_secrets_script_makes_every_referenced_secret_and_configmap(
     overlay: str, tmp_path: Path
 ) -> None:
     """k8s/dev-secrets.sh: exactly the objects an overlay references and does not make."""
-    for name in ("jwks.json", "hash.key", "delivery-public.key", "delivery-private.key"):
+    for name in (
+        "jwks.json",
+        "hash.key",
+        "delivery-public.key",
+        "delivery-private.key",
+        "personal-data-keys.json",
+    ):
         (tmp_path / name).write_text(f"{name} value\n")
     for name in ("database-url", "amqp-url", "smtp-url", "sms-url"):
         (tmp_path / name).write_text(f"{name}://value\n")
