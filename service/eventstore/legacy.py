@@ -299,14 +299,15 @@ async def _parked(pool: asyncpg.Pool) -> set[tuple[UUID, int]]:
 
 
 async def _snapshots(pool: asyncpg.Pool) -> int:
+    """Deletes the snapshots that hold plaintext: a user's of version 1, a credential's with a
+    comment in the clear (a snapshot names its aggregate's topic inside its state)."""
     status = await pool.execute(
         f"DELETE FROM {SNAPSHOTS_TABLE} "  # noqa: S608
-        "WHERE (topic = $1 AND position($3::bytea in state) = 0) "
-        "OR (topic = $2 AND position($4::bytea in state) > 0)",
-        get_topic(User),
-        get_topic(TempStrongPassword),
-        VERSIONED,
+        "WHERE position($1::bytea in state) > 0 "
+        "OR (position($2::bytea in state) > 0 AND position($3::bytea in state) = 0)",
         PLAIN_COMMENT,
+        f'"topic":"{get_topic(User)}"'.encode(),
+        VERSIONED,
     )
     return int(status.split()[-1])
 

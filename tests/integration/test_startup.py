@@ -120,3 +120,32 @@ def test_keys_says_which_variable_each_file_goes_into(tmp_path):
         "TEMPSTRONG_HASH_KEY",
     ):
         assert f"export {variable}=" in result.stdout, variable
+
+
+@pytest.mark.parametrize(
+    ("keyring", "says"),
+    [
+        (None, "missing setting(s): TEMPSTRONG_PERSONAL_DATA_KEYS"),
+        ("/nonexistent/keyring.json", "cannot be read"),
+        ('{"keys": []}', "holds no key"),
+        ('{"keys": [{"id": "k1", "key": "c2hvcnQ="}]}', "must decode to 32 bytes"),
+    ],
+)
+@pytest.mark.parametrize("process", ["api", "delivery"])
+def test_a_missing_or_unusable_keyring_is_one_line(
+    tmp_path, fresh_database, keyring, says, process
+):
+    env = {
+        **_api_env(tmp_path, fresh_database, free_port()),
+        "TEMPSTRONG_AMQP_URL": "amqp://guest:guest@127.0.0.1:5672/",
+        "TEMPSTRONG_DELIVERY_PRIVATE_KEY": (tmp_path / "k" / "delivery-private.key")
+        .read_text()
+        .strip(),
+        "TEMPSTRONG_SMTP_URL": "smtp://127.0.0.1:25",
+    }
+    if keyring is None:
+        del env["TEMPSTRONG_PERSONAL_DATA_KEYS"]
+    else:
+        env["TEMPSTRONG_PERSONAL_DATA_KEYS"] = keyring
+    line = _refusal(run([process], env, tmp_path), "TEMPSTRONG_PERSONAL_DATA_KEYS")
+    assert says in line and "c2hvcnQ=" not in line

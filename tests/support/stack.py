@@ -8,7 +8,7 @@ import signal
 import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -35,13 +35,21 @@ class Stack:
     smtp: SmtpSink
     sms: SmsSink
     amqp_url: str
+    database_url: str = ""
+    env: dict[str, str] = field(default_factory=dict)  # the processes' environment
+    metrics_urls: dict[str, str] = field(default_factory=dict)  # process -> its /metrics
 
 
 @asynccontextmanager
 async def running_stack(
-    workdir: Path, extra_env: dict[str, str] | None = None
+    workdir: Path,
+    extra_env: dict[str, str] | None = None,
+    *,
+    projector: bool = False,
+    logs: Path | None = None,
 ) -> AsyncIterator[Stack]:
-    """Yields once the API is ready; at the end every process must stop with status 0."""
+    """Yields once the API is ready; at the end every process must stop with status 0.
+    `projector`: the projector runs too; `logs`: each process logs to `<logs>/<name>.log`."""
     database = await create_database("tempstrong_e2e")
     vhost, amqp_url = await asyncio.to_thread(create_vhost)
     smtp = SmtpSink()
@@ -66,10 +74,21 @@ async def running_stack(
         "TEMPSTRONG_DELIVERY_PUBLIC_KEY": "",
         "TEMPSTRONG_DELIVERY_PRIVATE_KEY": (keys / "delivery-private.key").read_text().strip(),
     }
+    names = ["api", "publisher", "delivery", *(["projector"] if projector else [])]
+    ports = {name: str(free_port()) for name in names[1:]}
+    metrics_urls = {"api": f"http://127.0.0.1:{port}/metrics"}
+    metrics_urls |= {name: f"http://127.0.0.1:{p}/metrics" for name, p in ports.items()}
     processes = [
-        start(["api"], env, workdir),
-        start(["publisher"], env, workdir),
-        start(["delivery"], worker_env, workdir),
+        start(
+            [name],
+            {
+                **(worker_env if name == "delivery" else env),
+                **({"TEMPSTRONG_METRICS_PORT": ports[name]} if name in ports else {}),
+            },
+            workdir,
+            logs / f"{name}.log" if logs is not None else None,
+        )
+        for name in names
     ]
     token = run(
         ["token", "--keys", "k", "--client", "acme", "--permissions", *PERMISSIONS], {}, workdir
@@ -78,7 +97,16 @@ async def running_stack(
     try:
         wait_http(f"http://127.0.0.1:{port}/readyz", processes[0])
         async with aiohttp.ClientSession(headers={"X-Token": token}) as session:
-            yield Stack(session, f"http://127.0.0.1:{port}{BASE}/acme", smtp, sms, amqp_url)
+            yield Stack(
+                session,
+                f"http://127.0.0.1:{port}{BASE}/acme",
+                smtp,
+                sms,
+                amqp_url,
+                url_for(database),
+                env,
+                metrics_urls,
+            )
     except BaseException:
         failed = True
         raise
@@ -92,7 +120,7 @@ async def running_stack(
         await sms.close()
         await asyncio.to_thread(delete_vhost, vhost)
         await drop_database(database)
-    assert codes == [0, 0, 0], _logs(processes)
+    assert codes == [0] * len(processes), _logs(processes)
 
 
 def _logs(processes: list[subprocess.Popen[str]]) -> str:
