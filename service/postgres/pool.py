@@ -19,10 +19,11 @@ from typing import Any
 
 import asyncpg
 
-from .errors import DATABASE_ERRORS
+from .errors import DATABASE_ERRORS, why_unreachable
 
 IDLE_IN_TRANSACTION_SECONDS = 5  # the library's POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT
 RECONNECT_CAP_SECONDS = 5.0
+CONNECT_CHECK_SECONDS = 5.0
 
 log = logging.getLogger("tempstrong.eventstore")
 
@@ -52,11 +53,24 @@ async def wait_for_pool(
         try:
             return await create_pool(database_url, **{"timeout": 5, **options})
         except DATABASE_ERRORS as exc:
-            log.warning("PostgreSQL not reachable, retrying", extra={"error": type(exc).__name__})
+            log.warning(
+                "PostgreSQL not reachable, retrying",
+                extra={"reason": why_unreachable(exc, database_url), "retry_in": pause},
+            )
         if stop is None:
             await asyncio.sleep(pause)
         else:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), pause)
         pause = min(pause * 2, RECONNECT_CAP_SECONDS)
+    return None
+
+
+async def check_reachable(database_url: str) -> str | None:
+    """None when the database answers; else why not, in words (for a one-line refusal)."""
+    try:
+        connection = await asyncpg.connect(database_url, timeout=CONNECT_CHECK_SECONDS)
+    except DATABASE_ERRORS as exc:
+        return why_unreachable(exc, database_url)
+    await connection.close()
     return None

@@ -9,6 +9,8 @@ announced on the console with the file it went to.
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import shutil
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +25,7 @@ from projections.publisher.inprocess import InProcessTransport
 from projections.publisher.sink import MemoryTracking, PublisherMetrics, PublisherSink
 
 from ..commands.facade import utc_now
-from ..config import DEV, Settings
+from ..config import DEV, ConfigError, Settings
 from ..contracts.envelope import SealedDelivery
 from ..contracts.paths import BASE_PATH
 from ..delivery.backoff import Backoff
@@ -223,15 +225,20 @@ def dev_app(var_dir: Path, base: Settings) -> tuple[web.Application, DevKeys]:
     return app, keys
 
 
-def banner(keys: DevKeys, listener: str) -> str:
+def banner(keys: DevKeys, listener: str, fresh: bool = False) -> str:
     token = keys.sign(admin_claims(), lifetime_seconds=12 * 3600)
     base = f"{listener}{BASE_PATH}/{DEV_CLIENT}"
+    renewed = (
+        "\n(--fresh: new keys, so a token from before no longer works: use this one)"
+        if fresh
+        else ""
+    )
     return f"""
 tempstrong dev: embedded SQLite under ./var, for trying it out, never for production.
 Out-of-band messages go to files: mail and SMS to ./var/outbox, PDF letters to ./var/spool;
 each one is announced below with its file. (Start afresh with `tempstrong dev --fresh`.)
 
-Admin token (12 h):
+Admin token (12 h):{renewed}
   export TOKEN={token}
 
 Try it:
@@ -248,21 +255,59 @@ Listening on {listener} (Ctrl-C to stop)
 """
 
 
+LOCK_FILE = ".dev.lock"
+
+
+def hold_directory(directory: Path) -> int:
+    """An exclusive lock on `directory` for the life of this process (its file descriptor): a
+    second `tempstrong dev` on the same directory, `--fresh` or not, refuses in one line (exit 2)
+    and changes nothing."""
+    directory.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(descriptor, 32).decode("ascii", "replace").strip() or "?"
+        os.close(descriptor)
+        raise ConfigError(
+            f"tempstrong dev: {directory} is in use by a running `tempstrong dev` (pid {holder}):"
+            " stop it first (nothing was changed)"
+        ) from None
+    os.ftruncate(descriptor, 0)
+    os.write(descriptor, f"{os.getpid()}\n".encode())
+    return descriptor
+
+
+def empty(directory: Path) -> None:
+    """Everything in `directory` but the lock this process holds."""
+    for entry in directory.iterdir():
+        if entry.name == LOCK_FILE:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
 def main(var_dir: str, base: Settings, *, fresh: bool = False) -> int:
     directory = Path(var_dir)
-    if fresh and directory.exists():
-        shutil.rmtree(directory)
-    configure_logging()
-    app, keys = dev_app(directory, base)
+    lock = hold_directory(directory)  # released when the process ends
+    try:
+        if fresh:
+            empty(directory)
+        configure_logging()
+        app, keys = dev_app(directory, base)
 
-    async def run(stop: asyncio.Event) -> None:
-        await serve_app(
-            app,
-            base.http_host,
-            base.http_port,
-            stop,
-            listening=lambda listener: print(banner(keys, listener), flush=True),
-        )
-        log_stopped(DEV)
+        async def run(stop: asyncio.Event) -> None:
+            await serve_app(
+                app,
+                base.http_host,
+                base.http_port,
+                stop,
+                listening=lambda listener: print(banner(keys, listener, fresh), flush=True),
+            )
+            log_stopped(DEV)
 
-    return run_until_signalled(run)
+        return run_until_signalled(run)
+    finally:
+        os.close(lock)

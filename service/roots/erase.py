@@ -10,6 +10,7 @@ from ..domain.errors import DomainError
 from ..eventstore.application import event_mapper
 from ..eventstore.postgres import PostgresStore
 from ..privacy.erasure import Erasure, erase_now
+from .parts import require_reachable
 
 OPERATOR = "tempstrong erase"
 
@@ -28,6 +29,7 @@ def main(settings: Settings, client: str, user: str, actor: str | None) -> int:
     settings.require(ERASE, "database_url")
     assert settings.database_url
     who = f"{OPERATOR} ({actor})" if actor else OPERATOR
+    require_reachable(ERASE, settings)
     try:
         erasure = asyncio.run(run(settings.database_url, client, user, who))
     except DomainError as refused:

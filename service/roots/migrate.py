@@ -15,7 +15,7 @@ from ..eventstore.legacy import KeyringNeeded, convert_legacy, describe
 from ..postgres.pool import create_pool
 from ..privacy.keyring import Keyring
 from ..rabbitmq.topology import declare_topology_at
-from .parts import build_keyring
+from .parts import build_keyring, require_reachable
 
 
 async def _read_side(database_url: str) -> None:
@@ -50,6 +50,7 @@ def main(settings: Settings) -> int:
     settings.require(MIGRATE, "database_url")
     assert settings.database_url
     # the library creates its own tables: its schema is the event store's schema
+    require_reachable(MIGRATE, settings)
     keyring = build_keyring(settings) if settings.personal_data_keys else None
     EventStoreApp(env=postgres_env(settings.database_url, create_table=True)).close()
     asyncio.run(_read_side(settings.database_url))

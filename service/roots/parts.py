@@ -16,6 +16,7 @@ from ..eventstore.keys import KEYS_TABLE
 from ..eventstore.names import EVENTS_TABLE
 from ..eventstore.port import AggregateStore
 from ..http.context import ApiContext
+from ..postgres.pool import check_reachable
 from ..privacy.keyring import Keyring, KeyringError, load_keyring
 from ..privacy.personal_data import PersonalData
 from ..queries.credentials import CredentialPages
@@ -27,6 +28,15 @@ from ..security.tokens import TokenVerifier
 READINESS_TIMEOUT_SECONDS = 2.0
 # None when ready, else why not (shown by /readyz)
 Readiness = Callable[[], Awaitable[str | None]]
+
+
+def require_reachable(process: str, settings: Settings) -> None:
+    """For a one-shot command: a database that does not exist or cannot be reached is one line
+    naming TEMPSTRONG_DATABASE_URL and why (exit 2), not a traceback or a wait for ever."""
+    assert settings.database_url
+    unreachable = asyncio.run(check_reachable(settings.database_url))
+    if unreachable is not None:
+        raise ConfigError(f"tempstrong {process}: TEMPSTRONG_DATABASE_URL: {unreachable}")
 
 
 def build_keyring(settings: Settings) -> Keyring:

@@ -11,6 +11,7 @@ from ..config import REBUILD, ConfigError, Settings
 from ..eventstore.application import event_mapper
 from ..eventstore.notifications import PostgresNotifications
 from ..postgres.pool import wait_for_pool
+from .parts import require_reachable
 
 REBUILDABLE_VIEWS = (VIEW_NAME,)
 
@@ -33,6 +34,7 @@ def main(settings: Settings, view: str) -> int:
     settings.require(REBUILD, "database_url")
     if view not in REBUILDABLE_VIEWS:
         raise ConfigError(f"tempstrong rebuild: unknown view {view!r}")
+    require_reachable(REBUILD, settings)
     replayed = asyncio.run(run(settings, view))
     print(f"tempstrong rebuild: {view} rebuilt from {replayed} events and swapped in")
     return 0

@@ -14,6 +14,7 @@ from ..eventstore.application import event_mapper
 from ..eventstore.notifications import PostgresNotifications
 from ..eventstore.postgres import PostgresStore
 from ..postgres.pool import create_pool
+from .parts import require_reachable
 
 
 async def run(database_url: str, amqp_url: str, event_id: UUID) -> int:
@@ -36,6 +37,7 @@ def main(settings: Settings, event_id: UUID) -> int:
     """0 once the parked event is published again; 1 (with the reason) if it is not."""
     settings.require(REPUBLISH, "database_url", "amqp_url")
     assert settings.database_url and settings.amqp_url
+    require_reachable(REPUBLISH, settings)
     try:
         count = asyncio.run(run(settings.database_url, settings.amqp_url, event_id))
     except RepublishRefused as refused:

@@ -8,7 +8,7 @@ from ..config import REWRAP, Settings
 from ..eventstore.keys import Rewrapped, rewrap_all
 from ..postgres.pool import create_pool
 from ..privacy.keyring import Keyring
-from .parts import build_keyring
+from .parts import build_keyring, require_reachable
 
 
 async def run(database_url: str, keyring: Keyring) -> Rewrapped:
@@ -24,6 +24,7 @@ def main(settings: Settings) -> int:
     settings.require(REWRAP, "database_url", "personal_data_keys")
     assert settings.database_url
     keyring = build_keyring(settings)
+    require_reachable(REWRAP, settings)
     result = asyncio.run(run(settings.database_url, keyring))
     first = keyring.current.key_id
     print(

@@ -97,6 +97,44 @@ async def test_dev_mode_walk_through_ends_with_a_verify(tmp_path):
         assert _stop(process) == 0
 
 
+async def test_dev_fresh_next_to_a_running_dev_refuses_and_touches_nothing(tmp_path):
+    port = free_port()
+    first = start(["dev", "--port", str(port)], {}, tmp_path)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", first)
+        token = _dev_token(first)
+        before = {p: p.stat().st_mtime_ns for p in (tmp_path / "var").rglob("*") if p.is_file()}
+        assert tmp_path / "var" / "tempstrong.sqlite" in before
+        for extra in (["--fresh"], []):
+            other = run(["dev", *extra, "--port", str(free_port())], {}, tmp_path)
+            assert other.returncode == 2, other.stderr
+            (line,) = other.stderr.strip().splitlines()
+            assert f"pid {first.pid}" in line and "nothing was changed" in line
+        after = {p: p.stat().st_mtime_ns for p in (tmp_path / "var").rglob("*") if p.is_file()}
+        assert after.keys() >= before.keys()
+        assert {p: after[p] for p in before if not p.name.startswith(".dev")} == {
+            p: t for p, t in before.items() if not p.name.startswith(".dev")
+        }
+        # the running dev still serves with its token
+        await _walk_through(port, token, tmp_path / "var")
+    finally:
+        assert _stop(first) == 0
+    # once it stopped, --fresh starts from empty, with new keys: the old token no longer works
+    port = free_port()
+    fresh = start(["dev", "--fresh", "--port", str(port)], {}, tmp_path)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", fresh)
+        assert _dev_token(fresh) != token
+        url = f"http://127.0.0.1:{port}{BASE}/client-123/users/user-123"
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(url, headers={"X-Token": token}) as response,
+        ):
+            assert response.status == 401
+    finally:
+        assert _stop(fresh) == 0
+
+
 def test_dev_mode_on_a_taken_port_names_the_setting(tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from service.config import variables_of
+from service.privacy.keyring import new_keyring_document
 from tests.support.process import api_env, free_port, run, start, wait_http
 
 
@@ -149,3 +150,33 @@ def test_a_missing_or_unusable_keyring_is_one_line(
         env["TEMPSTRONG_PERSONAL_DATA_KEYS"] = keyring
     line = _refusal(run([process], env, tmp_path), "TEMPSTRONG_PERSONAL_DATA_KEYS")
     assert says in line and "c2hvcnQ=" not in line
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["rebuild", "credentials"], ["rewrap"]])
+def test_a_missing_database_is_one_line_naming_the_setting(tmp_path, command):
+    missing = "postgresql://postgres@127.0.0.1:5432/nc_db_that_is_not_there"
+    (tmp_path / "ring.json").write_text(json.dumps(new_keyring_document()))
+    keyring = str(tmp_path / "ring.json")
+    env = {"TEMPSTRONG_DATABASE_URL": missing, "TEMPSTRONG_PERSONAL_DATA_KEYS": keyring}
+    line = _refusal(run(command, env, tmp_path), "TEMPSTRONG_DATABASE_URL")
+    assert "database nc_db_that_is_not_there does not exist" in line
+    unreachable = {**env, "TEMPSTRONG_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/x"}
+    assert "connection refused" in _refusal(run(command, unreachable, tmp_path), "DATABASE_URL")
+
+
+def test_a_worker_says_in_words_why_the_database_is_not_reachable(tmp_path):
+    env = {"TEMPSTRONG_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/nc_db_not_there"}
+    process = start(["projector"], env, tmp_path)
+    time.sleep(2.5)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    assert process.stderr is not None
+    lines = [
+        json.loads(line) for line in process.stderr.read().splitlines() if line.startswith("{")
+    ]
+    retries = [line for line in lines if line["message"] == "PostgreSQL not reachable, retrying"]
+    assert retries and all(
+        line["reason"] == "database nc_db_not_there does not exist on 127.0.0.1:5432"
+        for line in retries
+    )
+    assert not any("Traceback" in json.dumps(line) for line in lines)
