@@ -13,6 +13,7 @@ from .config import (
     DELIVERY,
     DEV,
     ERASE,
+    IMPORT,
     MIGRATE,
     PROJECTOR,
     PUBLISHER,
@@ -32,6 +33,16 @@ def _event_id(value: str) -> UUID:
         return UUID(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an event id (a UUID): {value!r}") from None
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"a positive whole number, not {text!r}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -73,6 +84,21 @@ def _parser() -> argparse.ArgumentParser:
     erase.add_argument("--user", required=True, help="the user's extId")
     erase.add_argument("--actor", help="who asks (recorded in the UserErased event)")
     process(REWRAP, "re-wrap every person's data key with the keyring's first key")
+    importer = process(IMPORT, "bring existing users (and credentials) in from JSON Lines")
+    importer.add_argument("--client", required=True, help="the clientExtId the users belong to")
+    importer.add_argument(
+        "file",
+        help="one user a line: a POST /{c}/users body, optionally with a tempStrongPassword "
+        "object (extId, policyExtId, stateName, counters, hash); see docs/import.md",
+    )
+    importer.add_argument(
+        "--stop-on-error", action="store_true", help="end at the first bad line (default: skip it)"
+    )
+    importer.add_argument(
+        "--workers",
+        type=_positive,
+        help="processes preparing lines (parsing, sealing) while one writes; default: one a CPU",
+    )
 
     token = sub.add_parser("token", help="sign a token with the local dev key")
     token.add_argument("--permissions", nargs="*", default=[])
@@ -167,6 +193,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         from .roots import rewrap
 
         return rewrap.main(settings)
+    if command == IMPORT:
+        from .roots import importer
+
+        return importer.main(
+            settings,
+            args.client,
+            args.file,
+            stop_on_error=args.stop_on_error,
+            workers=args.workers,
+        )
     raise AssertionError(command)  # pragma: no cover
 
 

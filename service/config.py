@@ -117,7 +117,11 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("jwks", "JWKS of the token signers: a file path or an https:// URL", frozenset({API})),
     Variable("jwt_issuer", "the tokens' required `iss`", frozenset({API})),
     Variable("jwt_audience", "the tokens' required `aud`", frozenset({API})),
-    Variable("policy_file", "the policies YAML (SPEC section 2)", frozenset({API})),
+    Variable(
+        "policy_file",
+        "the policies YAML: clients, their default and allowed policies",
+        frozenset({API, IMPORT}),
+    ),
     Variable(
         "delivery_public_key",
         "X25519 public key (base64) the out-of-band fragment is sealed to",
@@ -126,7 +130,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "hash_key",
         "server secret of {HMAC-SHA256} hashes (needed by policies that use them)",
-        frozenset({API}),
+        frozenset({API, IMPORT}),
         secret=True,
         parse=_bytes,
     ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
@@ -28,6 +29,8 @@ from .rows import (
     decode_credential,
     effective_state_sql,
 )
+
+REBUILD_BATCH = 2000  # events a replay reads and applies at a time
 
 
 async def ensure_schema(connection: asyncpg.Connection, table: str = VIEW_NAME) -> None:
@@ -182,12 +185,18 @@ class PostgresCredentialsReader:
 ReadAfter = Callable[[int, int], Awaitable[Sequence[Notification]]]
 
 
-async def rebuild(pool: asyncpg.Pool, mapper: Mapper[UUID], read_after: ReadAfter) -> int:
+async def rebuild(
+    pool: asyncpg.Pool,
+    mapper: Mapper[UUID],
+    read_after: ReadAfter,
+    progress: Callable[[int, int], None] = lambda replayed, position: None,
+) -> int:
     """Replays from position 0 into a fresh table, then swaps it in atomically.
 
     The live projector keeps running: the swap locks the live tracking row (which every live
     batch locks first), applies what the live view has that the new one lacks, renames, and
-    carries the position over. Returns the number of events replayed.
+    carries the position over. Returns the number of events replayed; `progress` is told the
+    count so far and the position reached after each batch.
     """
     table = f"{VIEW_NAME}_rb_{secrets.token_hex(4)}"
     async with pool.acquire() as connection:
@@ -197,17 +206,23 @@ async def rebuild(pool: asyncpg.Pool, mapper: Mapper[UUID], read_after: ReadAfte
     fresh_view = PostgresCredentialsView(pool, mapper, table, failures)
     replayed = 0
     position = 0
-    while True:
-        batch = await read_after(position, 2000)
-        if not batch:
-            break
-        await fresh_view.handle(batch)
-        replayed += len(batch)
+    batch = await read_after(position, REBUILD_BATCH)
+    while batch:
         position = batch[-1].id
+        # the next batch is read while this one is applied (two connections of the pool)
+        reading = asyncio.ensure_future(read_after(position, REBUILD_BATCH))
+        try:
+            await fresh_view.handle(batch)
+        except BaseException:
+            reading.cancel()
+            raise
+        replayed += len(batch)
+        progress(replayed, position)
+        batch = await reading
     async with pool.acquire() as connection, connection.transaction():
         live = await lock_position(connection, VIEW_NAME)
         while position < live:
-            batch = await read_after(position, 2000)
+            batch = await read_after(position, REBUILD_BATCH)
             batch = [n for n in batch if n.id <= live]
             if not batch:
                 break

@@ -5,14 +5,30 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
 
 from ..domain.user import User
 from ..eventstore.port import KeyChanges
-from ..privacy.personal_data import PersonalData, Revealer
+from ..privacy.data_keys import DataKey
+from ..privacy.keyring import Keyring, WrappedKey
+from ..privacy.personal_data import PersonalData, Revealer, new_data_key
 from .aggregates import Aggregates, with_retries
 from .outcomes import UserProfile, UserView
 
 ERASED_ON_DELETE = "deleted"  # the reason recorded when a deletion erases at once
+
+
+def sealed_user_values(
+    keyring: Keyring, user_id: UUID, profile: UserProfile
+) -> tuple[DataKey, WrappedKey, dict[str, Any]]:
+    """A new person's data key, the key as it is stored (wrapped), and the user's values with
+    the personal ones sealed to the key."""
+    key, wrapped = new_data_key(keyring, user_id)
+    sealed = PersonalData.seal_profile(
+        key, user_id, profile.login_id, profile.email, profile.mobile
+    )
+    return key, wrapped, {**vars(sealed), "language": profile.language, "data_key_id": key.key_id}
 
 
 class UserCommands:
@@ -35,11 +51,7 @@ class UserCommands:
         async def attempt(fresh: bool) -> UserView:
             user = await self._aggregates.user_or_none(client, ext_id)
             user_id = User.create_id(client, ext_id)
-            key, wrapped = self._personal.new_key(user_id)
-            sealed = self._personal.seal_profile(
-                key, user_id, profile.login_id, profile.email, profile.mobile
-            )
-            values = {**vars(sealed), "language": profile.language, "data_key_id": key.key_id}
+            key, wrapped, values = sealed_user_values(self._personal.keyring, user_id, profile)
             if user is None:
                 user = User(client_ext_id=client, ext_id=ext_id, **values)
             else:

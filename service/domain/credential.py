@@ -7,6 +7,7 @@ Public methods are commands: they check (arguments, state, policy) and then call
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid5
@@ -34,6 +35,26 @@ CREDENTIAL_TYPE = "Temporary Strong Password"
 SECRET_EVENT_ATTRIBUTES = frozenset({"password_hash", "delivery"})
 
 
+@dataclass(frozen=True)
+class CarriedOver:
+    """The counters a credential brings from the system it is imported from (a new one's are
+    NEW)."""
+
+    reset_count: int = 0
+    successful_login_count: int = 0
+    failed_login_count: int = 0
+    last_successful_login: datetime | None = None
+    last_failed_login: datetime | None = None
+
+    def check(self) -> None:
+        counts = (self.reset_count, self.successful_login_count, self.failed_login_count)
+        if any(count < 0 for count in counts):
+            raise ValidationFailed("Counts must not be negative.")
+
+
+NEW = CarriedOver()
+
+
 class TempStrongPassword(Aggregate):
     class Event(Aggregate.Event):
         class_version = 1
@@ -42,7 +63,10 @@ class TempStrongPassword(Aggregate):
     # address sealed to their own data key. Version 1 sealed it in the clear inside the box;
     # `tempstrong migrate` strips those from the events once they were published.
     class TempStrongPasswordCreated(Aggregate.Created):
-        class_version = 2
+        """Version 3 also carries what an imported credential brings along: the reason of its
+        state and its counters (a new one starts `initialized`, at 0)."""
+
+        class_version = 3
         client_ext_id: str
         user_ext_id: str
         ext_id: str
@@ -52,10 +76,21 @@ class TempStrongPassword(Aggregate):
         valid_until: datetime
         delivery: dict[str, str] | None
         actor: str | None
+        reset_count: int
+        state_change_reason: str
+        successful_login_count: int
+        failed_login_count: int
+        last_successful_login: datetime | None
+        last_failed_login: datetime | None
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             pass  # the same fields: only what `delivery` seals differs
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state["state_change_reason"] = StateChangeReason.INITIALIZED.value
+            state.update({name: getattr(NEW, name) for name in CarriedOver.__dataclass_fields__})
 
     class TempStrongPasswordReset(Event):
         class_version = 2
@@ -93,19 +128,40 @@ class TempStrongPassword(Aggregate):
         delivery: dict[str, str] | None,
         actor: str | None,
         now: datetime,
+        carried_over: CarriedOver | None = None,
     ) -> TempStrongPassword:
-        if state_name in LOCKED_STATES:
-            raise StateNotAllowed(f"A credential cannot be created {state_name}.")
+        """A new credential; with `carried_over`, one another system issued (`tempstrong
+        import`): its stored hash, state and counters as they were. Either way its validity
+        starts now. An imported fail-lock stays (only a reset or an admin ends it); a tmp-lock
+        has an expiry no export carries: import the state from before it."""
+        state = state_name or CredentialState.INITIAL
+        if carried_over is None:
+            if state in LOCKED_STATES:
+                raise StateNotAllowed(f"A credential cannot be created {state}.")
+            reason = StateChangeReason.INITIALIZED
+        else:
+            if state is CredentialState.TMP_LOCKED:
+                raise StateNotAllowed(
+                    "A tmp-locked credential cannot be imported: import its state."
+                )
+            carried_over.check()
+            reason = {
+                CredentialState.INITIAL: StateChangeReason.INITIALIZED,
+                CredentialState.ACTIVE: StateChangeReason.ACTIVATED,
+                CredentialState.FAIL_LOCKED: StateChangeReason.TOO_MANY_LOGIN_FAILURES,
+            }.get(state, StateChangeReason.CHANGED_BY_ADMIN)
         return cls(
             client_ext_id=client_ext_id,
             user_ext_id=user_ext_id,
             ext_id=ext_id,
             policy_ext_id=policy.ext_id,
-            state_name=(state_name or CredentialState.INITIAL).value,
+            state_name=state.value,
             password_hash=password_hash,
             valid_until=now + policy.credential_lifetime,
             delivery=delivery,
             actor=actor,
+            state_change_reason=reason.value,
+            **vars(carried_over or NEW),
         )
 
     @event("TempStrongPasswordCreated")
@@ -120,21 +176,27 @@ class TempStrongPassword(Aggregate):
         valid_until: datetime,
         delivery: dict[str, str] | None,
         actor: str | None,
+        reset_count: int,
+        state_change_reason: str,
+        successful_login_count: int,
+        failed_login_count: int,
+        last_successful_login: datetime | None,
+        last_failed_login: datetime | None,
     ) -> None:
         self.client_ext_id = client_ext_id
         self.user_ext_id = user_ext_id
         self.ext_id = ext_id
         self.policy_ext_id = policy_ext_id
         self.state = CredentialState(state_name)
-        self.state_change_reason = StateChangeReason.INITIALIZED
+        self.state_change_reason = StateChangeReason(state_change_reason)
         self.state_change_detail: PersonalValue = None
         self.password_hash = password_hash
         self.valid_until = valid_until
-        self.reset_count = 0
-        self.failed_login_count = 0
-        self.successful_login_count = 0
-        self.last_successful_login: datetime | None = None
-        self.last_failed_login: datetime | None = None
+        self.reset_count = reset_count
+        self.failed_login_count = failed_login_count
+        self.successful_login_count = successful_login_count
+        self.last_successful_login = last_successful_login
+        self.last_failed_login = last_failed_login
         self.locked_until: datetime | None = None
         self.state_before_lock = None
         self.reason_before_lock = None

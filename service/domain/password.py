@@ -59,6 +59,19 @@ def random_string(charset: str, length: int) -> str:
     return "".join(chosen)
 
 
+def is_stored_hash(value: str) -> bool:
+    """A hash as this service stores it (and nevisIDM exports it): a known prefix, then the
+    standard base64 of a 32-byte digest and a salt of at least 8 bytes."""
+    prefix = next((p for p in _PREFIXES.values() if value.startswith(p)), None)
+    if prefix is None:
+        return False
+    try:
+        raw = base64.b64decode(value[len(prefix) :], validate=True)
+    except ValueError:
+        return False
+    return len(raw) >= _DIGEST_BYTES + 8
+
+
 class PasswordHasher:
     """Hashes and verifies with `{SSHA256}` or `{HMAC-SHA256}` (keyed by the server secret)."""
 

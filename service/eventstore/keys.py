@@ -60,6 +60,16 @@ class Rewrapped:
     failed: int  # keys no key of the ring unwraps (left as they are)
 
 
+async def keys_to_rewrap(pool: asyncpg.Pool, keyring: Keyring) -> int:
+    """How many data keys another key than the keyring's first wraps."""
+    return int(
+        await pool.fetchval(
+            f"SELECT count(*) FROM {KEYS_TABLE} WHERE wrapping_key_id <> $1",  # noqa: S608
+            keyring.current.key_id,
+        )
+    )
+
+
 async def rewrap_all(
     pool: asyncpg.Pool, keyring: Keyring, progress: Callable[[int], None] = lambda done: None
 ) -> Rewrapped:

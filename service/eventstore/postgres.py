@@ -150,6 +150,18 @@ ORDER BY 2, 1, 3
     async def events_of(self, aggregate_id: UUID) -> Sequence[Any]:
         return [self._mapper.to_domain_event(e) for e in await self._select_events(aggregate_id)]
 
+    async def existing(self, aggregate_ids: Sequence[UUID]) -> set[UUID]:
+        """Which of the aggregates have events (deleted ones too): one query for all."""
+        if not aggregate_ids:
+            return set()
+        rows = await self._fetch(
+            f"SELECT asked.id FROM unnest($1::uuid[]) AS asked(id) "  # noqa: S608
+            f"WHERE EXISTS (SELECT 1 FROM {EVENTS_TABLE} AS e "
+            "WHERE e.originator_id = asked.id AND e.originator_version = 1)",
+            list(aggregate_ids),
+        )
+        return {UUID(bytes=row[0].bytes) for row in rows}
+
     async def data_key(self, subject_id: UUID, key_id: UUID) -> WrappedKey | None:
         known = self._keys.get(subject_id)
         if known is None or key_id not in known:
@@ -202,6 +214,11 @@ ORDER BY 2, 1, 3
                 )
                 self._snapshot_tasks.add(task)
                 task.add_done_callback(self._snapshot_tasks.discard)
+
+    async def append(self, events: Sequence[StoredEvent], keys: KeyChanges) -> None:
+        """Stores events another process mapped (an import's), all or none, with their key
+        changes; they do not enter the cache (nothing here will read them soon)."""
+        await self.writer.insert(events, (), keys)
 
     async def close(self) -> None:
         if self._writer is not None:
@@ -281,11 +298,13 @@ ORDER BY 2, 1, 3
 
     def _apply_key_changes(self, changes: KeyChanges) -> None:
         for key in changes.new:
-            self._keys.setdefault(key.subject_id, {})[key.key_id] = key
-        destroyed = set(changes.destroy)
-        for keys in self._keys.values():
-            for key_id in destroyed & keys.keys():
-                del keys[key_id]
+            known = self._keys.get(key.subject_id)
+            self._keep_keys(key.subject_id, {**(known or {}), key.key_id: key})
+        if changes.destroy:  # an erasure: rare, so a walk of the cache is fine
+            destroyed = set(changes.destroy)
+            for keys in self._keys.values():
+                for key_id in destroyed & keys.keys():
+                    del keys[key_id]
 
     def _snapshot_due(self, aggregate: Aggregate, new: Sequence[Any]) -> bool:
         interval = self.snapshotting_intervals.get(type(aggregate))

@@ -91,6 +91,12 @@ async def json_body(request: web.Request, fields: dict[str, Field]) -> dict[str,
             raise invalid("The body is not valid JSON.") from None
     if not isinstance(document, dict):
         raise invalid("The body must be a JSON object.")
+    return checked_fields(document, fields)
+
+
+def checked_fields(document: dict[str, Any], fields: dict[str, Field]) -> dict[str, Any]:
+    """The declared, type-checked fields of a JSON object; unknown fields are refused (ApiError
+    `errors.validation`, whose message names the field, never its value)."""
     unknown = sorted(set(document) - set(fields))
     if unknown:
         raise invalid(f"Unknown field(s): {', '.join(unknown)}.")
@@ -103,6 +109,16 @@ async def json_body(request: web.Request, fields: dict[str, Field]) -> dict[str,
             continue
         values[name] = _check(name, value, spec)
     return values
+
+
+def strict_json(raw: bytes | str) -> Any:
+    """json.loads refusing a duplicated key at any depth (ApiError `errors.validation`)."""
+    try:
+        return _strict_json(raw)
+    except _DuplicateKey:
+        raise invalid("The JSON has a duplicated key.") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise invalid("The JSON is not valid.") from None
 
 
 class _DuplicateKey(ValueError):

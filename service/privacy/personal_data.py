@@ -19,6 +19,12 @@ UNWRAPPED_CACHE_SIZE = 5000
 log = logging.getLogger("tempstrong.privacy")
 
 
+def new_data_key(keyring: Keyring, subject_id: UUID) -> tuple[DataKey, WrappedKey]:
+    """A new person's key, and how it is stored: wrapped by the keyring's first key."""
+    key = DataKey.new()
+    return key, keyring.wrap(key.key_id, subject_id, key.secret)
+
+
 @dataclass(frozen=True)
 class SealedProfile:
     login_id: Encrypted | None
@@ -50,13 +56,9 @@ NOTHING = Revealer(None)
 
 class PersonalData:
     def __init__(self, keyring: Keyring, store: AggregateStore) -> None:
-        self._keyring = keyring
+        self.keyring = keyring
         self._store = store
         self._unwrapped: OrderedDict[UUID, DataKey] = OrderedDict()
-
-    def new_key(self, subject_id: UUID) -> tuple[DataKey, WrappedKey]:
-        key = DataKey.new()
-        return key, self._keyring.wrap(key.key_id, subject_id, key.secret)
 
     @staticmethod
     def seal_profile(
@@ -98,7 +100,7 @@ class PersonalData:
 
     def unwrap(self, wrapped: WrappedKey) -> bytes:
         try:
-            return self._keyring.unwrap(wrapped)
+            return self.keyring.unwrap(wrapped)
         except UnwrapError as exc:
             # the ring lost the key that wrapped it: an operator's mistake, not the caller's
             log.error("a data key does not unwrap", extra={"reason": str(exc)})

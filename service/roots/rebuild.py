@@ -12,6 +12,7 @@ from ..eventstore.application import event_mapper
 from ..eventstore.notifications import PostgresNotifications
 from ..postgres.pool import wait_for_pool
 from .parts import require_reachable
+from .progress import Progress
 
 REBUILDABLE_VIEWS = (VIEW_NAME,)
 
@@ -24,7 +25,16 @@ async def run(settings: Settings, view: str) -> int:
     try:
         async with pool.acquire() as connection:
             await ensure_schema(connection)
-        return await rebuild(pool, event_mapper(), source.read_after)
+        progress = Progress(f"rebuild {view}", "events", await source.head())
+        try:
+            return await rebuild(
+                pool,
+                event_mapper(),
+                source.read_after,
+                lambda replayed, _: progress.reach(replayed),
+            )
+        finally:
+            progress.close()
     finally:
         await source.close()
         await pool.close()

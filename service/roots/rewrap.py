@@ -5,16 +5,21 @@ from __future__ import annotations
 import asyncio
 
 from ..config import REWRAP, Settings
-from ..eventstore.keys import Rewrapped, rewrap_all
+from ..eventstore.keys import Rewrapped, keys_to_rewrap, rewrap_all
 from ..postgres.pool import create_pool
 from ..privacy.keyring import Keyring
 from .parts import build_keyring, require_reachable
+from .progress import Progress
 
 
 async def run(database_url: str, keyring: Keyring) -> Rewrapped:
     pool = await create_pool(database_url, min_size=1, max_size=1, timeout=10)
     try:
-        return await rewrap_all(pool, keyring)
+        progress = Progress("rewrap", "keys", await keys_to_rewrap(pool, keyring))
+        try:
+            return await rewrap_all(pool, keyring, progress.reach)
+        finally:
+            progress.close()
     finally:
         await pool.close()
 

@@ -60,6 +60,8 @@ async def test_rewrap_moves_every_key_to_the_first_and_the_old_one_can_leave(
     result = run(["rewrap"], env, tmp_path)
     assert result.returncode == 0, result.stderr
     assert "3 data key(s) re-wrapped with '2026-12' (0 were already)" in result.stdout
+    said = json.loads(result.stderr.splitlines()[-1])  # progress, as JSON off a terminal
+    assert (said["progress"], said["done"], said["total"]) == ("done", 3, 3)
     assert "2026-11 can now leave the keyring" in result.stdout
 
     only_new = _ring(tmp_path / "new.json", new)

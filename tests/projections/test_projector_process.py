@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import signal
@@ -124,6 +125,14 @@ async def test_projector_killed_mid_stream_converges(tmp_path, fresh_database, s
     # and `tempstrong rebuild credentials` gives the same rows
     result = run(["rebuild", "credentials"], env, tmp_path)
     assert result.returncode == 0, result.stderr
+    replayed = int(result.stdout.split(" rebuilt from ")[1].split()[0])
+    said = json.loads(result.stderr.splitlines()[-1])  # progress, as JSON off a terminal
+    assert (said["progress"], said["command"], said["done"]) == (
+        "done",
+        "rebuild credentials",
+        replayed,
+    )
+    assert said["total"] >= replayed > 0
     rebuilt = await _view(fresh_database)
     assert rebuilt["rows"] == view["rows"]
     assert os.environ.get("TEMPSTRONG_DATABASE_URL") != fresh_database
