@@ -15,7 +15,6 @@ credential keeps the hash it had, or gets one nobody knows (the user is then res
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -167,9 +166,10 @@ class PreparedStore(Protocol):
 async def write_prepared(
     store: PreparedStore, batch: Sequence[Prepared], *, stop_on_error: bool = False
 ) -> list[LineResult]:
-    """One result per line, in order. The batch's existence checks are one query; its saves go
-    to the group commit together. With `stop_on_error`, nothing after the first refused line is
-    written (and it ends the results)."""
+    """One result per line, in order. The batch costs one existence query and one save (every
+    line's events and key in one transaction); should another writer have written one of its
+    users meanwhile, its lines are saved one by one to tell which. With `stop_on_error`,
+    nothing after the first refused line is written (and it ends the results)."""
     prepared = [p for p in batch if isinstance(p, PreparedUser)]
     existing = await store.existing(
         [
@@ -178,7 +178,7 @@ async def write_prepared(
         ]
     )
     results: list[LineResult] = []
-    saves: list[tuple[int, asyncio.Future[None]]] = []
+    to_write: list[tuple[int, PreparedUser]] = []
     users_seen: dict[UUID, int] = {}
     credentials_seen: dict[UUID, int] = {}
     for line in batch:
@@ -186,19 +186,25 @@ async def write_prepared(
         if isinstance(line, PreparedUser):
             result = _refusal(line, existing, users_seen, credentials_seen)
             if result is None:
-                saves.append(
-                    (len(results), asyncio.ensure_future(store.append(line.events, line.keys)))
-                )
+                to_write.append((len(results), line))
                 result = LineResult(line.line, IMPORTED)
         assert result is not None
         results.append(result)
         if stop_on_error and result.failed:
             break
-    for index, saving in saves:
-        try:
-            await saving
-        except IntegrityError:  # written meanwhile (another import of the same file)
-            results[index] = LineResult(results[index].line, EXISTED)
+    if not to_write:
+        return results
+    try:
+        await store.append(
+            [event for _, line in to_write for event in line.events],
+            KeyChanges(new=[key for _, line in to_write for key in line.keys.new]),
+        )
+    except IntegrityError:  # another import of the same users, meanwhile
+        for index, line in to_write:
+            try:
+                await store.append(line.events, line.keys)
+            except IntegrityError:
+                results[index] = LineResult(line.line, EXISTED)
     return results
 
 

@@ -230,7 +230,7 @@ class FakeStore:
         return self.known & set(aggregate_ids)
 
     async def append(self, events: Sequence[StoredEvent], keys: KeyChanges) -> None:
-        if events[0].originator_id in self.conflicting:
+        if {event.originator_id for event in events} & self.conflicting:
             raise IntegrityError("taken meanwhile")
         self.appended.append(events)
 
@@ -257,7 +257,9 @@ async def test_a_batch_costs_one_query_and_keeps_the_lines_order() -> None:
     assert results[3].outcome == "user a is on line 1"
     assert results[4].outcome == IMPORTED
     assert results[5].outcome == "credential extId shared is on line 5"
-    assert len(store.appended) == 2  # a and c: one save each
+    (saved,) = store.appended  # one save for the batch: a's events and c's
+    assert {e.originator_id for e in saved} >= {User.create_id("acme", x) for x in "ac"}
+    assert len(saved) == 1 + 3  # a: registered; c: registered, credential created, attached
 
 
 async def test_a_credential_extid_in_use_is_refused_and_nothing_of_the_line_is_written() -> None:
@@ -278,6 +280,7 @@ async def test_stop_on_error_writes_nothing_after_the_first_refused_line() -> No
 
 
 async def test_a_user_written_meanwhile_by_another_import_counts_as_there() -> None:
-    store = FakeStore(conflicting={User.create_id("acme", "a")})
-    (result,) = await write_prepared(store, _batch({"extId": "a"}))
-    assert result.outcome == EXISTED and not result.failed
+    store = FakeStore(conflicting={User.create_id("acme", "b")})
+    results = await write_prepared(store, _batch({"extId": "a"}, {"extId": "b"}))
+    assert [r.outcome for r in results] == [IMPORTED, EXISTED]
+    assert len(store.appended) == 1  # the batch failed as a whole; then a alone was saved
