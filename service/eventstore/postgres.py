@@ -25,7 +25,7 @@ from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 import asyncpg
-from eventsourcing.application import AggregateNotFoundError, project_aggregate
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate, Snapshot
 from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent
 
@@ -276,9 +276,11 @@ ORDER BY 2, 1, 3
     def _project(
         self, aggregate: Aggregate | None, stored: Iterable[StoredEvent]
     ) -> Aggregate | None:
-        events = (self._mapper.to_domain_event(e) for e in stored)
-        projected: Aggregate | None = project_aggregate(aggregate, events)  # type: ignore[arg-type]
-        return projected
+        # the library's project_aggregate does the same, after a runtime Protocol isinstance
+        # check per event that cost a tenth of a read's CPU
+        for event in stored:
+            aggregate = self._mapper.to_domain_event(event).mutate(aggregate)  # type: ignore[attr-defined]
+        return aggregate
 
     def _remember(self, aggregate: Aggregate) -> None:
         cached = self._cache.pop(aggregate.id, None)
