@@ -1,4 +1,4 @@
-"""The REST resources' paths (SPEC section 3): the API's routes and the CloudEvents' `source`
+"""The REST resources' paths: the API's routes and the CloudEvents' `source`
 name the same resources with the same templates."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The localizable texts of the mail, the SMS and the PDF letter (SPEC section 5).
+"""The localizable texts of the mail, the SMS and the PDF letter.
 
 Whatever the language, the secret stands alone on its own line as `Code: <secret>`.
 """

@@ -1,4 +1,4 @@
-"""Addresses of SPEC section 1: what the API accepts is what the delivery worker can send to.
+"""Addresses: what the API accepts is what the delivery worker can send to.
 
 - `email`: a bare RFC 5321 mailbox in ASCII, checked by syntax only (`EMAIL`, at most 254
   characters): no display name, quotes, comments, spaces, commas, angle brackets, CR, LF or NUL;
@@ -55,7 +55,7 @@ LANGUAGE = re.compile(rf"(?:{_LANGTAG}|{_PRIVATE_USE}|{_IRREGULAR})", re.IGNOREC
 
 
 def is_valid_email(value: str) -> bool:
-    """The one rule for the API and the delivery worker (SPEC section 1)."""
+    """The one rule for the API and the delivery worker."""
     return len(value) <= EMAIL_MAX_LENGTH and EMAIL.fullmatch(value) is not None
 
 

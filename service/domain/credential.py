@@ -1,4 +1,4 @@
-"""The Temporary Strong Password credential aggregate: every decision of SPEC section 1 lives here.
+"""The Temporary Strong Password credential aggregate: every decision about a credential lives here.
 
 Public methods are commands: they check (arguments, state, policy) and then call one private
 `@event` method, which records the event and applies it. The `@event` bodies never decide.

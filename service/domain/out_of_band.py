@@ -1,4 +1,4 @@
-"""Which part of a new password goes where (SPEC section 1), decided once for every command.
+"""Which part of a new password goes where, decided once for every command.
 
 - `sendingMethod: None`: no out-of-band channel; the response carries the whole password;
 - `plainValueExposedToCaller: true`: the response carries fragment0, the channel fragment1;

@@ -1,4 +1,4 @@
-"""The TempStrongPasswordPolicy with nevisIDM parameter names and defaults (SPEC section 2)."""
+"""The TempStrongPasswordPolicy with nevisIDM parameter names and defaults (the policy file: docs/operations.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The policy file's document (SPEC section 2): clients, their default and allowed policies, and
+"""The policy file's document (docs/operations.md): clients, their default and allowed policies, and
 the policies with nevisIDM parameter names. Pure: parsing YAML and reading the file is the
 composition root's (service/roots/policies.py)."""
 

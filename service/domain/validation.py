@@ -1,4 +1,4 @@
-"""Identifier grammar of SPEC section 1 (clientExtId is part of AMQP routing keys).
+"""Identifier grammar (clientExtId is part of AMQP routing keys).
 
 `EXT_ID` (userExtId, credential extId, loginId, policyExtId) is never `.` or `..`: clients that
 normalize paths (curl, browsers, ingresses) turn `/users/..` into another path, so such a user

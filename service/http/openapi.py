@@ -1,4 +1,4 @@
-"""The OpenAPI 3.0 document of the HTTP API (SPEC section 3), built from the code that answers.
+"""The OpenAPI 3.0 document of the HTTP API, built from the code that answers.
 
 Where its facts come from (so it cannot drift from them):
 - paths and what each operation says: routes.py, the table app.py registers routes from;

@@ -29,7 +29,7 @@ from .requirements import (
     CAN_VERIFY_CREDENTIAL,
 )
 
-ASYNCAPI_PATH = "/asyncapi.json"  # SPEC section 4
+ASYNCAPI_PATH = "/asyncapi.json"  # the AsyncAPI document, also docs/asyncapi.yaml
 SELF_ADMIN_NOTE = (
     "In self-admin mode, a valid JWT token must be provided in the X-Token request header; "
     "the response then omits `createdBy` and `modifiedBy`."
@@ -402,7 +402,7 @@ ROUTES: tuple[Route, ...] = (
             "getAsyncApi",
             "System",
             "The AsyncAPI document",
-            "The contract of the credential events published on RabbitMQ (SPEC section 4). "
+            "The contract of the credential events published on RabbitMQ. "
             "No token.",
             {"200": Success("The AsyncAPI 3 document.", "JsonDocument")},
         ),

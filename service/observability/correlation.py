@@ -14,7 +14,7 @@ from typing import Any
 from . import tracing
 
 CORRELATION_ATTRIBUTE = "correlation_id"
-# SPEC section 1: what an incoming X-Request-Id may be; anything else is replaced, never stored.
+# What an incoming X-Request-Id may be; anything else is replaced, never stored.
 # ASCII and at most 128 bytes, so it always fits an AMQP short string (255 bytes).
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:+=/-]{1,128}", re.ASCII)
 

@@ -60,7 +60,7 @@ DEV_THREADS = 4
 DEV_MAX_ATTEMPTS = 5
 DEV_BACKOFF = Backoff(base=1.0, cap=30.0)
 DEV_POLICIES = """\
-# Dev-mode policies (SPEC section 2). Edit and restart `tempstrong dev` to try others.
+# Dev-mode policies (format: docs/operations.md). Edit and restart `tempstrong dev` to try others.
 clients:
   client-123:
     defaultPolicy: tsp-default

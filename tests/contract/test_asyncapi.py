@@ -1,4 +1,4 @@
-"""The AsyncAPI document of SPEC section 4: generated from the contract code, committed as
+"""The AsyncAPI document: generated from the contract code, committed as
 docs/asyncapi.yaml, served at GET /asyncapi.json, and accepted by the official parser."""
 
 from __future__ import annotations

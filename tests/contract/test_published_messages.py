@@ -1,4 +1,4 @@
-"""What the publisher really sends, against the AsyncAPI document (SPEC section 4).
+"""What the publisher really sends, against the AsyncAPI document.
 
 The real write path (commands on PostgreSQL) and the real publisher (following the event store
 into a RabbitMQ vhost of its own) go through every event type; each message that reaches a queue

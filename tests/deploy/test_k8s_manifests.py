@@ -40,7 +40,7 @@ METRICS_PORTS = {"projector": 9101, "publisher": 9102, "delivery": 9103}
 API_PORT = 8080
 UID = 10001
 
-# Environment each process needs (SPEC section 7); the values that are secrets must come from a
+# Environment each process needs (docs/operations.md); the values that are secrets must come from a
 # secretKeyRef, never a literal.
 REQUIRED_ENV = {
     "api": {

@@ -107,7 +107,7 @@ def test_a_require_call_it_cannot_read_fails_loudly(call: str) -> None:
 
 
 def test_the_roots_requirements_match_what_the_processes_refuse_without() -> None:
-    """Spot check against the processes' own behaviour (SPEC section 7)."""
+    """Spot check against the processes' own behaviour."""
     required = required_settings()
     assert "TEMPSTRONG_DATABASE_URL" in required["projector"]
     assert {"TEMPSTRONG_AMQP_URL", "TEMPSTRONG_DELIVERY_PRIVATE_KEY"} <= required["delivery"]

@@ -1,4 +1,4 @@
-"""No personal data in the clear anywhere, and erased people gone for good (SPEC §10).
+"""No personal data in the clear anywhere, and erased people gone for good.
 
 The production processes (api, projector, publisher, delivery) on real servers, with traces
 exported to a receiver of our own: people with distinctive data are registered, reset by Email

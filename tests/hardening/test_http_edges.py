@@ -3,7 +3,7 @@
 - aiohttp's own 400s were text/plain and echoed ~100 bytes of the offending header (the start
   of a token, say): every error is now the JSON shape, and nothing of the request comes back;
 - `exp` given as a numeric string was accepted (RFC 7519 wants a number);
-- a replay after the credential was deleted still answered the old credential (SPEC 3: 404).
+- a replay after the credential was deleted still answered the old credential (it must be 404).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Issue 11, finding 5: a PATCH never makes a lock permanent nor gives guesses back.
 
 A comment-only PATCH while tmp-locked made the lock permanent; PATCHing `stateName: tmp-locked`
-did the same; a comment after a lock expired zeroed `failedLoginCount`. SPEC section 1 now says
+did the same; a comment after a lock expired zeroed `failedLoginCount`. The rule now is
 what a PATCH does to locks; these go through HTTP, with the real clock moved forward.
 """
 

@@ -2,7 +2,7 @@
 
 View + Modify (the reset permissions) could PATCH a credential to any policy of the file,
 including another client's `sendingMethod: None` policy, then reset: the response carried the
-whole password. Policies are now scoped per client (SPEC section 2).
+whole password. Policies are now scoped per client.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Every credential and user route of SPEC section 3: success and refusal paths."""
+"""Every credential and user route: success and refusal paths."""
 
 from __future__ import annotations
 

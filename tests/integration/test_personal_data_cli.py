@@ -1,4 +1,4 @@
-"""`tempstrong rewrap` and `tempstrong erase` against PostgreSQL (SPEC §7, §10)."""
+"""`tempstrong rewrap` and `tempstrong erase` against PostgreSQL."""
 
 from __future__ import annotations
 

@@ -63,7 +63,7 @@ async def test_reset_of_hidden_policy_answers_204_without_body(api, tokens):
 
 
 async def test_a_body_sent_with_a_reset_is_checked_like_any_other(api, tokens):
-    """The reset takes no fields; SPEC section 3's 413 and 415 hold for it too."""
+    """The reset takes no fields; the API's 413 and 415 hold for it too."""
     caller = Caller(api, tokens.admin())
     user, _ = await caller.user_with_credential()
     path = credential_path("acme", user) + "/reset"

@@ -1,4 +1,4 @@
-"""How the processes start and stop (SPEC section 7): one line naming the setting and exit 2
+"""How the processes start and stop: one line naming the setting and exit 2
 for what cannot work, not-ready until the schema exists, a start and a stop line, and --help
 that lists every variable a command reads."""
 

@@ -1,4 +1,4 @@
-"""The publisher against real PostgreSQL and RabbitMQ: the SPEC section 4 and 5 contracts."""
+"""The publisher against real PostgreSQL and RabbitMQ: the event and envelope contracts."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The route table of SPEC section 3, as the security tests see it (one source for every suite)."""
+"""The route table, as the security tests see it (one source for every suite)."""
 
 from __future__ import annotations
 
@@ -142,7 +142,7 @@ def one_short(route: Route) -> Iterable[tuple[str, frozenset[str]]]:
 
 
 def assert_error_shape(body: Any, status: int) -> None:
-    """The SPEC's `{"errors":[{code,message}]}` shape, with a code that maps to this status."""
+    """The `{"errors":[{code,message}]}` shape, with a code that maps to this status."""
     from service.http.errors import STATUS_BY_CODE
 
     assert isinstance(body, dict) and set(body) == {"errors"}, body

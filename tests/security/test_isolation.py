@@ -1,4 +1,4 @@
-"""Authorization on every route of SPEC section 3: permissions, client scope and SelfAdmin.
+"""Authorization on every route: permissions, client scope and SelfAdmin.
 
 Every refusal is a 403 `errors.forbidden` that comes before any lookup (an existing and a
 nonexistent target answer the same) and leaves no event behind.

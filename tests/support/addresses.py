@@ -1,5 +1,5 @@
 """The email corpus, tests/fixtures/email_addresses.json: each address with the verdict of the
-rule of SPEC section 1 (syntax only) and why. The unit, API, worker and contract tests read it."""
+rule (syntax only) and why. The unit, API, worker and contract tests read it."""
 
 from __future__ import annotations
 

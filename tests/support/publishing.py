@@ -1,5 +1,5 @@
 """A publisher against a database and a RabbitMQ vhost of its own, with a queue bound to every
-credential event, for tests of the SPEC section 4 and 5 contracts."""
+credential event, for tests of the event and envelope contracts."""
 
 from __future__ import annotations
 

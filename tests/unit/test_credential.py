@@ -341,7 +341,7 @@ def test_events_are_versioned_for_upcasting():
     assert type(event).class_version == 2  # type: ignore[attr-defined]
 
 
-# -- PATCH and locks (issue 11, finding 5; SPEC section 1) ---------------------------------------
+# -- PATCH and locks (issue 11, finding 5) ---------------------------------------
 
 
 def _patch(credential, now, state=None, comment=None, policy=None):  # type: ignore[no-untyped-def]

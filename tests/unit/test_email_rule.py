@@ -1,4 +1,4 @@
-"""Issue 18, item 1: the email rule of SPEC section 1 is syntax only.
+"""Issue 18, item 1: the email rule is syntax only.
 
 `x@example.test`, `x@corp.local` and `x@localhost` were refused (the email-validator library
 refuses special-use and single-label domains), while a local part of 65 to 200 characters was

@@ -1,4 +1,4 @@
-"""Personal data encrypted per person, and forgotten by destroying the person's key (SPEC §10),
+"""Personal data encrypted per person, and forgotten by destroying the person's key,
 on the library's in-memory store: the keyring, the data keys, registration, erasure at once and
 after the delay, `erase` by request, the envelope's one address, the worker skipping the erased."""
 

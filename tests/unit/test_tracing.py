@@ -80,7 +80,7 @@ def test_any_stored_value_gives_a_valid_context_or_none(value):
         assert set(context) <= {"traceparent", "tracestate"}
 
 
-# -- an incoming tracestate (SPEC section 3: at most 32 members and 512 characters) ------------
+# -- an incoming tracestate (at most 32 members and 512 characters) ------------
 
 MEMBERS_32 = ",".join(f"k{i:02d}=v{i}" for i in range(32))
 CHARACTERS_512 = "a=" + "x" * 255 + ",b=" + "y" * 252
