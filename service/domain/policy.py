@@ -1,4 +1,5 @@
-"""The TempStrongPasswordPolicy with nevisIDM parameter names and defaults (the policy file: docs/operations.md)."""
+"""The TempStrongPasswordPolicy with nevisIDM parameter names and defaults (the policy file:
+docs/operations.md)."""
 
 from __future__ import annotations
 

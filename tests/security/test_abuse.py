@@ -24,7 +24,7 @@ async def _timed_verify(caller: Caller, user: str, password: str) -> tuple[int, 
 
 
 async def test_verification_timing_unknown_user_vs_wrong_password(api, tokens, record_property):
-    """The contract: an unknown user is 404 (the contract itself tells existence to a CredentialVerify
+    """An unknown user is 404 (the contract itself tells existence to a CredentialVerify
     caller); a wrong password is 401 and a LoginFailed event. Measured here, not asserted: the
     medians are printed and recorded for docs/threat-model.md."""
     admin = Caller(api, tokens.admin())
