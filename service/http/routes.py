@@ -402,8 +402,7 @@ ROUTES: tuple[Route, ...] = (
             "getAsyncApi",
             "System",
             "The AsyncAPI document",
-            "The contract of the credential events published on RabbitMQ. "
-            "No token.",
+            "The contract of the credential events published on RabbitMQ. No token.",
             {"200": Success("The AsyncAPI 3 document.", "JsonDocument")},
         ),
     ),
