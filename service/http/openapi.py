@@ -472,8 +472,42 @@ def _date(description: str) -> dict[str, Any]:
 
 
 def _schemas() -> dict[str, Any]:
+    return {**_error_schemas(), **_resource_schemas(), **_system_schemas()}
+
+
+def _error_schemas() -> dict[str, Any]:
     error_codes = ", ".join(f"`{c}` ({s})" for c, s in STATUS_BY_CODE.items())
-    credential = {
+    return {
+        "Errors": {
+            "type": "object",
+            "required": ["errors"],
+            "description": "Every error answer: at least one error; read `errors[0].code`.",
+            "properties": {
+                "errors": {"type": "array", "minItems": 1, "items": _schema("Error")},
+            },
+        },
+        "Error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {
+                    "type": "string",
+                    "description": "The error code. Known codes (with their status): "
+                    f"{error_codes}. The set is open: treat an unknown code by its status.",
+                    "x-extensible-enum": list(STATUS_BY_CODE),
+                    "example": "errors.validation",
+                },
+                "message": {
+                    "type": "string",
+                    "description": "For people; never a secret or a stack trace.",
+                },
+            },
+        },
+    }
+
+
+def _credential_properties() -> dict[str, Any]:
+    return {
         "created": _date("Creation date of the entity."),
         "lastModified": _date("Date when the entity was last modified."),
         "version": _int32("Version used for optimistic locking."),
@@ -527,36 +561,14 @@ def _schemas() -> dict[str, Any]:
             "description": "Who changed it last; omitted for SelfAdmin callers.",
         },
     }
+
+
+def _resource_schemas() -> dict[str, Any]:
     user_profile = {
         name: {"type": "string", "description": spec.description}
         for name, spec in USER_FIELDS.items()
     }
     return {
-        "Errors": {
-            "type": "object",
-            "required": ["errors"],
-            "description": "Every error answer: at least one error; read `errors[0].code`.",
-            "properties": {
-                "errors": {"type": "array", "minItems": 1, "items": _schema("Error")},
-            },
-        },
-        "Error": {
-            "type": "object",
-            "required": ["code", "message"],
-            "properties": {
-                "code": {
-                    "type": "string",
-                    "description": "The error code. Known codes (with their status): "
-                    f"{error_codes}. The set is open: treat an unknown code by its status.",
-                    "x-extensible-enum": list(STATUS_BY_CODE),
-                    "example": "errors.validation",
-                },
-                "message": {
-                    "type": "string",
-                    "description": "For people; never a secret or a stack trace.",
-                },
-            },
-        },
         "CredentialStateName": {
             "type": "string",
             "description": "A credential state, as a request names it (the server refuses "
@@ -617,7 +629,7 @@ def _schemas() -> dict[str, Any]:
                 "type",
                 "resetCount",
             ],
-            "properties": credential,
+            "properties": _credential_properties(),
         },
         "VerifyResult": {
             "type": "object",
@@ -664,6 +676,11 @@ def _schemas() -> dict[str, Any]:
                 },
             },
         },
+    }
+
+
+def _system_schemas() -> dict[str, Any]:
+    return {
         "Health": {
             "type": "object",
             "required": ["status"],
