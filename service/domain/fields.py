@@ -12,7 +12,9 @@ from typing import Any, Generic, TypeVar, overload
 E = TypeVar("E", bound=StrEnum)
 
 
-class EnumAttribute(Generic[E]):
+class _StoredAsValue(Generic[E]):
+    """Keeps the enum's value under `_<name>` in the instance's `__dict__`."""
+
     def __init__(self, enum: type[E]) -> None:
         self._enum = enum
         self._storage = ""
@@ -20,6 +22,8 @@ class EnumAttribute(Generic[E]):
     def __set_name__(self, owner: type, name: str) -> None:
         self._storage = f"_{name}"
 
+
+class EnumAttribute(_StoredAsValue[E]):
     @overload
     def __get__(self, obj: None, objtype: Any = None) -> EnumAttribute[E]: ...
     @overload
@@ -33,14 +37,7 @@ class EnumAttribute(Generic[E]):
         obj.__dict__[self._storage] = self._enum(value).value
 
 
-class OptionalEnumAttribute(Generic[E]):
-    def __init__(self, enum: type[E]) -> None:
-        self._enum = enum
-        self._storage = ""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self._storage = f"_{name}"
-
+class OptionalEnumAttribute(_StoredAsValue[E]):
     @overload
     def __get__(self, obj: None, objtype: Any = None) -> OptionalEnumAttribute[E]: ...
     @overload
