@@ -5,19 +5,57 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 import asyncpg
+from eventsourcing.persistence import Mapper
 from prometheus_client import CollectorRegistry
 
 from projections.follower import Follower, FollowerMetrics
 from projections.parking import waiting
 
+from ..eventstore.application import event_mapper
+from ..eventstore.notifications import PostgresNotifications
+from ..eventstore.postgres import PostgresStore
 from ..postgres.errors import DATABASE_ERRORS
+from ..postgres.pool import wait_for_pool
 from .running import serve_health
 
 PARKED_GAUGE_SECONDS = 15.0
+
+
+@dataclass(frozen=True)
+class FollowerParts:
+    pool: asyncpg.Pool
+    source: PostgresNotifications  # the log the follower reads
+    mapper: Mapper[UUID]
+    store: PostgresStore  # aggregates, for what the log's events alone do not say
+
+
+@asynccontextmanager
+async def follower_parts(
+    database_url: str, stop: asyncio.Event
+) -> AsyncIterator[FollowerParts | None]:
+    """What a follower process opens first, once PostgreSQL answers (None: stopped before),
+    and closes last."""
+    pool = await wait_for_pool(database_url, stop, min_size=1, max_size=3)
+    if pool is None:
+        yield None
+        return
+    source = PostgresNotifications(database_url)
+    mapper = event_mapper()
+    store = PostgresStore(database_url, mapper)
+    await store.open()
+    try:
+        yield FollowerParts(pool, source, mapper, store)
+    finally:
+        await source.close()
+        await store.close()
+        await pool.close()
 
 
 async def run_follower(

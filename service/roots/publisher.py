@@ -18,49 +18,38 @@ from projections.publisher.sink import (
 )
 
 from ..config import PUBLISHER, Settings
-from ..eventstore.application import event_mapper
-from ..eventstore.notifications import PostgresNotifications
-from ..eventstore.postgres import PostgresStore
 from ..observability.logs import configure_logging
-from ..postgres.pool import wait_for_pool
-from .following import run_follower
+from .following import follower_parts, run_follower
 from .running import log_started, log_stopped, run_until_signalled, traced
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     settings.require(PUBLISHER, "database_url", "amqp_url")
     assert settings.database_url and settings.amqp_url
-    pool = await wait_for_pool(settings.database_url, stop, min_size=1, max_size=3)
-    if pool is None:
-        return
-    source = PostgresNotifications(settings.database_url)
-    mapper = event_mapper()
-    # earlier versions of a credential (after a restart) come from the same asyncpg store
-    store = PostgresStore(settings.database_url, mapper)
-    await store.open()
-    transport = AmqpTransport(settings.amqp_url)
-    try:
-        await ensure_schema(pool)
-        registry = CollectorRegistry()
-        metrics = FollowerMetrics(registry)
-        sink = PublisherSink(
-            PostgresTracking(pool),
-            mapper,
-            CredentialCache(store.get_at, store.get_many_at),
-            transport,
-            PublisherMetrics(registry),
-        )
-        follower = Follower(source, sink, metrics)
-        log_started(PUBLISHER, settings)
-        await run_follower(
-            follower, PUBLISHER_NAME, pool, registry, metrics, settings.metrics_port, stop
-        )
-    finally:
-        await transport.close()
-        await source.close()
-        await store.close()
-        await pool.close()
-        log_stopped(PUBLISHER)
+    async with follower_parts(settings.database_url, stop) as parts:
+        if parts is None:
+            return
+        transport = AmqpTransport(settings.amqp_url)
+        try:
+            await ensure_schema(parts.pool)
+            registry = CollectorRegistry()
+            metrics = FollowerMetrics(registry)
+            sink = PublisherSink(
+                PostgresTracking(parts.pool),
+                parts.mapper,
+                # earlier versions of a credential (after a restart) come from the store
+                CredentialCache(parts.store.get_at, parts.store.get_many_at),
+                transport,
+                PublisherMetrics(registry),
+            )
+            follower = Follower(parts.source, sink, metrics)
+            log_started(PUBLISHER, settings)
+            await run_follower(
+                follower, PUBLISHER_NAME, parts.pool, registry, metrics, settings.metrics_port, stop
+            )
+        finally:
+            await transport.close()
+            log_stopped(PUBLISHER)
 
 
 def main(settings: Settings) -> int:
