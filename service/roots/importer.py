@@ -162,10 +162,12 @@ _preparer: ImportPreparer | None = None
 _client = ""
 
 
-def _start_worker(settings: Settings, client: str) -> None:
+def _start_worker(settings: Settings, client: str, parent: int) -> None:
     global _preparer, _client
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
-    threading.Thread(target=_end_with, args=(os.getppid(),), daemon=True).start()
+    # the import's pid, not getppid(): a worker still starting when the import was killed
+    # would take its new parent for the import and wait for ever
+    threading.Thread(target=_end_with, args=(parent,), daemon=True).start()
     assert settings.policy_file
     _preparer = ImportPreparer(
         load_policy_file(settings.policy_file, settings.hash_key),
@@ -219,7 +221,7 @@ async def run(
         workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_start_worker,
-        initargs=(settings, client),
+        initargs=(settings, client, os.getpid()),
     )
     try:
         chunks = _chunks(path, BATCH_LINES)
