@@ -65,7 +65,7 @@ class Pending:
         self.due = now + delay
         return self.due - self.first_failed > park_after
 
-    def as_row(self, follower: str) -> ParkedEvent:
+    def as_row(self, follower: str, *, held: bool) -> ParkedEvent:
         return ParkedEvent(
             follower,
             self.notification.id,
@@ -74,7 +74,7 @@ class Pending:
             self.notification.topic,
             self.reason,
             self.attempts,
-            held=True,
+            held=held,
         )
 
 

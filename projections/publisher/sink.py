@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 import asyncpg
@@ -181,14 +181,11 @@ class PublisherSink:
         parked (and removed) once they are due to be."""
         ready: list[Pending] = []
         for pending in heads:
-            stage = "decode" if pending.domain_event is None else "encode"
-            try:
-                if pending.unsent is None:
-                    pending.unsent = await self._messages(pending)
-            except Exception as exc:  # whatever it is, it is this event's
-                self._failed(pending, f"{stage}: {describe(exc)}", changes)
-            else:
+            failure = await self._prepare(pending)
+            if failure is None:
                 ready.append(pending)
+            else:
+                self._failed(pending, failure, changes)
         messages = [message for pending in ready for message in pending.unsent or ()]
         results = await self._transport.publish(messages) if messages else []
         published: list[Pending] = []
@@ -207,19 +204,32 @@ class PublisherSink:
             self._failed(pending, f"publish: {describe(refused[0][1])}", changes)
         return published
 
-    async def _messages(self, pending: Pending) -> list[Outgoing]:
-        if pending.domain_event is None:
-            pending.domain_event = self._mapper.to_domain_event(pending.notification)
-        if not isinstance(pending.domain_event, TempStrongPassword.Event):
-            return user_messages_for(pending.domain_event)  # user.erased: no credential
-        credential = await self._states.after(pending.domain_event)
-        return messages_for(credential, pending.domain_event)
+    async def _prepare(self, pending: Pending) -> str | None:
+        """Decodes and encodes the event (once); why not, if it cannot be."""
+        if pending.unsent is not None:
+            return None
+        try:
+            if pending.domain_event is None:
+                pending.domain_event = self._mapper.to_domain_event(pending.notification)
+        except Exception as exc:  # whatever it is, it is this event's
+            return f"decode: {describe(exc)}"
+        try:
+            pending.unsent = await self._messages(pending.domain_event)
+        except Exception as exc:
+            return f"encode: {describe(exc)}"
+        return None
+
+    async def _messages(self, domain_event: Any) -> list[Outgoing]:
+        if not isinstance(domain_event, TempStrongPassword.Event):
+            return user_messages_for(domain_event)  # user.erased: no credential
+        credential = await self._states.after(domain_event)
+        return messages_for(credential, domain_event)
 
     def _failed(self, pending: Pending, reason: str, changes: Changes) -> None:
         first = pending.first_failed is None
         if pending.failed(reason, self._clock(), self._park_after):
             self._lanes.remove_head(pending)
-            changes.parked.append(pending.as_row(PUBLISHER_NAME))
+            changes.parked.append(pending.as_row(PUBLISHER_NAME, held=False))
         elif first:
             log.warning(
                 "event held",
@@ -290,7 +300,7 @@ class PostgresTracking(PublisherTracking):
             return
         async with self._pool.acquire() as connection, connection.transaction():
             await park(connection, changes.parked)
-            await hold(connection, [pending.as_row(self._name) for pending in changes.held])
+            await hold(connection, [p.as_row(self._name, held=True) for p in changes.held])
             await release(connection, self._name, changes.released)
             if position is not None:
                 await advance_position(connection, self._name, position)
