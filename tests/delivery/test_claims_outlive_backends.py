@@ -16,14 +16,17 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
+from service.delivery.data_keys import TableDataKeys
 from service.delivery.dedup import PostgresDedup
 from service.delivery.metrics import DeliveryMetrics
 from service.delivery.supersession import PostgresSupersession
 from service.delivery.worker import Action, DeliveryWorker
 from service.domain.policy import SendingMethod
+from service.eventstore.keys import MemoryKeyTable
+from service.privacy.keyring import new_keyring_document, parse_keyring
 from service.security.sealing import Opener, Sealer
 from tests.support.delivery_rig import BACKOFF, MAX_ATTEMPTS
-from tests.support.envelopes import issue, unique
+from tests.support.envelopes import PersonalKeys, issue, unique
 from tests.support.waiting import eventually
 
 
@@ -107,9 +110,13 @@ async def test_a_backend_terminated_mid_send_never_mails_a_second_copy(
 ) -> None:
     channel = HeldChannel()
 
+    keys = PersonalKeys(parse_keyring(new_keyring_document()), MemoryKeyTable())
+
     def worker(pool: asyncpg.Pool) -> DeliveryWorker:
         return DeliveryWorker(
             opener=opener,
+            keyring=keys.keyring,
+            data_keys=TableDataKeys(keys.table),
             channels={SendingMethod.EMAIL: channel},  # type: ignore[dict-item]
             dedup=PostgresDedup(pool),
             supersession=PostgresSupersession(pool),
@@ -119,7 +126,7 @@ async def test_a_backend_terminated_mid_send_never_mails_a_second_copy(
         )
 
     first, second = worker(pools[pools["a"]]), worker(pools[pools["b"]])
-    issued = issue(sealer, "Email", email="twice@example.com")
+    issued = issue(sealer, "Email", email="twice@example.com", keys=keys)
     sending = asyncio.create_task(first.handle(issued.body, issued.message_id, 1))
     await asyncio.wait_for(channel.sending.wait(), 10)
     await _terminate(pools["url"], pools["a"])

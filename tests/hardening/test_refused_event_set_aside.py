@@ -103,7 +103,7 @@ async def test_other_credentials_flow_while_the_refused_credential_waits_until_i
     ) as world:
         await _create(world, "acme", "ann")  # refused
         await _create(world, "acme", "bob")  # another credential: published at once
-        await world.commands.credentials.reset("acme", "ann", actor="h", idempotency_scope=None)
+        await world.commands.credentials.reset("acme", "ann", actor="h", idempotency=None)
         assert _subjects(await drain(world.events, 1)) == [("cred-bob", 1)]
         # the position moved past all three; ann's two events are held rows, the reset waiting
         await eventually(lambda: _held_both(world))
@@ -125,7 +125,7 @@ async def _held_both(world: PublishingWorld) -> bool:
 async def test_held_events_survive_a_restart_and_keep_their_credentials_order(settings):
     async with publishing_world(settings, HASH_KEY, refuse=_refuse_ann_created) as world:
         await _create(world, "acme", "ann")
-        await world.commands.credentials.reset("acme", "ann", actor="h", idempotency_scope=None)
+        await world.commands.credentials.reset("acme", "ann", actor="h", idempotency=None)
         await eventually(lambda: _held_both(world))
 
         def broker_takes_it() -> None:

@@ -78,7 +78,7 @@ async def test_a_second_republish_needs_again_and_never_sends_a_second_mail(
 async def _republish_twice(world: PublishingWorld, sink: SmtpSink) -> None:
     await _user(world, "ann")  # created: a mail
     await eventually(lambda: len(sink.to("ann@example.com")) == 1, timeout=30)
-    await world.commands.credentials.reset("acme", "ann", actor="h", idempotency_scope=None)
+    await world.commands.credentials.reset("acme", "ann", actor="h", idempotency=None)
     await eventually(
         lambda: world.pool.fetchval(f"SELECT count(*) FROM {PARKED_TABLE} WHERE NOT held"),
         timeout=30,
