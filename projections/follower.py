@@ -22,6 +22,7 @@ from .retry_later import RetryLater
 BACKOFF_CAP_SECONDS = 5.0
 HEAD_READ_SECONDS = 1.0
 IDLE_WAIT_SECONDS = 1.0
+MIN_IDLE_WAIT_SECONDS = 0.01
 
 log = logging.getLogger("tempstrong.follower")
 _EXPECTED_OUTAGES = (OSError, TimeoutError, StoreUnavailable, PersistenceError, RetryLater)
@@ -29,11 +30,13 @@ _EXPECTED_OUTAGES = (OSError, TimeoutError, StoreUnavailable, PersistenceError, 
 
 @dataclass(frozen=True)
 class Handled:
-    """What a sink did with a batch: the newest applied event's time (epoch seconds) and the
-    events it parked."""
+    """What a sink did with a batch (or when idle): the newest applied event's time (epoch
+    seconds), the events it parked, and in how many seconds it wants `idle` called even if no
+    new event comes (None: only when one comes, or IDLE_WAIT_SECONDS)."""
 
     newest: float | None = None
     parked: Sequence[ParkedEvent] = ()
+    retry_in: float | None = None
 
 
 class Sink(Protocol):
@@ -44,6 +47,11 @@ class Sink(Protocol):
     async def position(self) -> int: ...
 
     async def handle(self, batch: Sequence[Notification]) -> Handled: ...
+
+    async def idle(self) -> Handled:
+        """Called when no new event came for a while (at least every IDLE_WAIT_SECONDS): a
+        sink that set events aside retries them here."""
+        ...
 
 
 class FollowerMetrics:
@@ -120,6 +128,7 @@ class Follower:
 
     async def run(self, stop: asyncio.Event) -> None:
         backoff = 0.1
+        idle_wait = IDLE_WAIT_SECONDS
         position: int | None = None
         name = self._sink.name
         while not stop.is_set():
@@ -127,17 +136,17 @@ class Follower:
                 if position is None:
                     position = await self._sink.position()
                 batch = await self._source.read_after(position, self._batch_size)
-                newest: float | None = None
                 if batch:
                     handled = await self._sink.handle(batch)
-                    newest = handled.newest
                     position = batch[-1].id
                     self._metrics.applied.labels(name).inc(len(batch))
-                    self._report_parked(handled.parked)
                 else:
-                    await self._source.wait_for_new(IDLE_WAIT_SECONDS)
+                    await self._source.wait_for_new(idle_wait)
+                    handled = await self._sink.idle()
+                self._report_parked(handled.parked)
+                idle_wait = _idle_wait(handled.retry_in)
                 self.position = position
-                await self._observe_lag(position, newest, len(batch) < self._batch_size)
+                await self._observe_lag(position, handled.newest, len(batch) < self._batch_size)
                 backoff = 0.1
             except asyncio.CancelledError:
                 task = asyncio.current_task()
@@ -203,6 +212,12 @@ class Follower:
             self._metrics.lag_seconds.labels(name).set(0)
         elif newest is not None:
             self._metrics.lag_seconds.labels(name).set(max(now - newest, 0.0))
+
+
+def _idle_wait(retry_in: float | None) -> float:
+    if retry_in is None:
+        return IDLE_WAIT_SECONDS
+    return min(max(retry_in, MIN_IDLE_WAIT_SECONDS), IDLE_WAIT_SECONDS)
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

@@ -6,6 +6,11 @@ bounded while, then parked in the same transaction that moves the follower's pos
 counted and logged once with its id. The publisher's parked events can be published again with
 `tempstrong republish <event id>` (late: consumers order by `data.version`); the projector's are
 applied by `tempstrong rebuild credentials` once the code can decode them.
+
+The publisher also keeps *held* rows here: events it set aside (refused, or waiting behind a
+refused event of their credential) while its position moved on. A held row is written in the
+transaction that moves the position past its event, and deleted once the event is published or
+turned into a parked row; a publisher that restarts reloads them.
 """
 
 from __future__ import annotations
@@ -39,7 +44,12 @@ _DDL = f"""CREATE TABLE IF NOT EXISTS {PARKED_TABLE} (
     attempts integer NOT NULL,
     parked_at timestamptz NOT NULL DEFAULT now(),
     republished_at timestamptz,
+    held boolean NOT NULL DEFAULT false,
     PRIMARY KEY (follower, event_id))"""
+# tables made before held rows existed
+_ADD_HELD = (
+    f"ALTER TABLE {PARKED_TABLE} ADD COLUMN IF NOT EXISTS held boolean NOT NULL DEFAULT false"
+)
 
 
 class EventNotHandled(RetryLater):
@@ -57,6 +67,7 @@ class ParkedEvent:
     attempts: int
     parked_at: datetime | None = None
     republished_at: datetime | None = None
+    held: bool = False  # set aside by the publisher, not parked (yet)
 
     @property
     def event_id(self) -> UUID:
@@ -121,6 +132,7 @@ def describe(exc: BaseException) -> str:
 async def ensure_parking(connection: asyncpg.Connection) -> None:
     """Inside the schema-locked transaction of `projections.tracking.lock_schema`."""
     await connection.execute(_DDL)
+    await connection.execute(_ADD_HELD)
 
 
 async def park(connection: asyncpg.Connection, events: list[ParkedEvent]) -> None:
@@ -132,20 +144,21 @@ async def park(connection: asyncpg.Connection, events: list[ParkedEvent]) -> Non
         "originator_id, originator_version, topic, reason, attempts) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
         "ON CONFLICT (follower, event_id) DO UPDATE SET reason = EXCLUDED.reason, "
-        "attempts = EXCLUDED.attempts, parked_at = now(), republished_at = NULL",
-        [
-            (
-                e.follower,
-                e.event_id,
-                e.notification_id,
-                e.originator_id,
-                e.originator_version,
-                e.topic,
-                e.reason,
-                e.attempts,
-            )
-            for e in events
-        ],
+        "attempts = EXCLUDED.attempts, parked_at = now(), republished_at = NULL, held = false",
+        [_row(e) for e in events],
+    )
+
+
+def _row(e: ParkedEvent) -> tuple[object, ...]:
+    return (
+        e.follower,
+        e.event_id,
+        e.notification_id,
+        e.originator_id,
+        e.originator_version,
+        e.topic,
+        e.reason,
+        e.attempts,
     )
 
 
@@ -153,7 +166,7 @@ async def waiting(pool: asyncpg.Pool, follower: str) -> int:
     """How many of the follower's parked events are still waiting (not republished)."""
     value = await pool.fetchval(
         f"SELECT count(*) FROM {PARKED_TABLE} "  # noqa: S608
-        "WHERE follower = $1 AND republished_at IS NULL",
+        "WHERE follower = $1 AND republished_at IS NULL AND NOT held",
         follower,
     )
     return int(value or 0)
@@ -162,7 +175,7 @@ async def waiting(pool: asyncpg.Pool, follower: str) -> int:
 async def find(pool: asyncpg.Pool, follower: str, parked_event_id: UUID) -> ParkedEvent | None:
     row = await pool.fetchrow(
         f"SELECT notification_id, originator_id, originator_version, topic, reason, "  # noqa: S608
-        f"attempts, parked_at, republished_at FROM {PARKED_TABLE} "
+        f"attempts, parked_at, republished_at, held FROM {PARKED_TABLE} "
         "WHERE follower = $1 AND event_id = $2",
         follower,
         parked_event_id,
@@ -179,7 +192,34 @@ async def find(pool: asyncpg.Pool, follower: str, parked_event_id: UUID) -> Park
         row["attempts"],
         row["parked_at"],
         row["republished_at"],
+        row["held"],
     )
+
+
+async def hold(connection: asyncpg.Connection, events: list[ParkedEvent]) -> None:
+    """Held rows, inside the transaction that moves the follower's position past them; the
+    first one's `parked_at` (when it was set aside) is kept."""
+    if not events:
+        return
+    await connection.executemany(
+        f"INSERT INTO {PARKED_TABLE} (follower, event_id, notification_id, "  # noqa: S608
+        "originator_id, originator_version, topic, reason, attempts, held) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, true) "
+        "ON CONFLICT (follower, event_id) DO UPDATE SET reason = EXCLUDED.reason, "
+        "attempts = EXCLUDED.attempts",
+        [_row(e) for e in events],
+    )
+
+
+async def release(connection: asyncpg.Connection, follower: str, event_ids: list[UUID]) -> None:
+    """Held events that were published after all."""
+    if event_ids:
+        await connection.execute(
+            f"DELETE FROM {PARKED_TABLE} WHERE follower = $1 "  # noqa: S608
+            "AND event_id = ANY($2::uuid[]) AND held",
+            follower,
+            event_ids,
+        )
 
 
 async def mark_republished(pool: asyncpg.Pool, follower: str, parked_event_id: UUID) -> None:

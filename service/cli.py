@@ -75,6 +75,12 @@ def _parser() -> argparse.ArgumentParser:
     rebuild.add_argument("view", choices=["credentials"])
     republish = process(REPUBLISH, "publish an event the publisher parked, again")
     republish.add_argument("event_id", type=_event_id, help="the parked event's id (a UUID)")
+    republish.add_argument(
+        "--again",
+        action="store_true",
+        help="publish an event that was republished before once more (consumers get another "
+        "copy; the delivery worker never mails twice)",
+    )
     erase = process(
         ERASE,
         "erase a person's personal data now (a live user is deleted first, with their "
@@ -184,7 +190,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == REPUBLISH:
         from .roots import republish
 
-        return republish.main(settings, args.event_id)
+        return republish.main(settings, args.event_id, args.again)
     if command == ERASE:
         from .roots import erase
 

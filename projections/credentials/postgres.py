@@ -71,6 +71,9 @@ class PostgresCredentialsView:
     async def position(self) -> int:
         return await read_position(self._pool, self._table)
 
+    async def idle(self) -> Handled:
+        return Handled()  # nothing set aside: a failing event is retried with its batch
+
     async def handle(self, batch: Sequence[Notification]) -> Handled:
         async with self._pool.acquire() as connection, connection.transaction():
             handled = await self.apply_in(connection, batch)

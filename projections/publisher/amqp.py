@@ -1,4 +1,13 @@
-"""RabbitMQ transport of the publisher: publisher confirms, mandatory envelopes, reconnects."""
+"""RabbitMQ transport of the publisher: publisher confirms, mandatory envelopes, reconnects.
+
+What the broker says about one message is that message's result: a nack (`DeliveryError`, e.g.
+a queue at its length limit that rejects publishes), a returned mandatory envelope
+(`PublishError`), a channel it closed with 406 PRECONDITION_FAILED (a message over its size
+limit; every message in flight on that channel fails with it, so those are sent again one by
+one to find the one at fault). What says the broker or the connection is unusable raises
+BrokerUnavailable, and no message is blamed: the connection lost or timing out, 403 ACCESS_REFUSED
+or 404 NOT_FOUND (an exchange missing) closing the channel.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import aio_pika
+import aiormq
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
 from opentelemetry.trace import SpanKind
 
@@ -37,7 +47,13 @@ _UNREACHABLE = (
     ConnectionError,
     OSError,
     TimeoutError,
+    asyncio.CancelledError,  # a confirm's future, cancelled when its connection dropped
 )
+# The broker closed the channel for one message; the others in flight on it failed with it
+# (a subclass of AMQPChannelError, so tested first).
+_CLOSED_BY_A_MESSAGE = aiormq.exceptions.ChannelPreconditionFailed
+# Any other channel error (403, 404, a topology that does not match) is the broker's state.
+_UNUSABLE = (*_UNREACHABLE, aio_pika.exceptions.AMQPChannelError)
 
 
 class AmqpTransport:
@@ -49,16 +65,41 @@ class AmqpTransport:
         self._channel: AbstractChannel | None = None
         self._exchanges: dict[Kind, AbstractExchange] = {}
 
-    async def publish(self, messages: Sequence[Outgoing]) -> None:
+    async def publish(self, messages: Sequence[Outgoing]) -> list[BaseException | None]:
         """Every message in flight at once on one channel (order kept), then every confirm."""
         try:
-            exchanges = await self._ensure()
-            await asyncio.gather(*(self._publish_one(exchanges[m.kind], m) for m in messages))
+            results = await self._send(messages)
+            if any(isinstance(result, _CLOSED_BY_A_MESSAGE) for result in results):
+                for index, result in enumerate(results):
+                    if isinstance(result, _UNUSABLE):
+                        # alone on a fresh channel, its own verdict
+                        (results[index],) = await self._send([messages[index]])
+            return results
         except BaseException as exc:
             await self.close()
-            if isinstance(exc, _UNREACHABLE):
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the publisher is being stopped
+            if isinstance(exc, _UNUSABLE):
                 raise BrokerUnavailable(f"RabbitMQ unavailable ({type(exc).__name__})") from exc
             raise
+
+    async def _send(self, messages: Sequence[Outgoing]) -> list[BaseException | None]:
+        exchanges = await self._ensure()
+        results: list[BaseException | None] = list(
+            await asyncio.gather(
+                *(self._publish_one(exchanges[m.kind], m) for m in messages),
+                return_exceptions=True,
+            )
+        )
+        if any(isinstance(result, _CLOSED_BY_A_MESSAGE) for result in results):
+            await self.close()  # the broker closed the channel: the next send opens another
+            if len(messages) > 1:
+                return results  # the one at fault is not known yet
+        for result in results:
+            if not isinstance(result, _CLOSED_BY_A_MESSAGE) and isinstance(result, _UNUSABLE):
+                raise result
+        return results
 
     async def _ensure(self) -> dict[Kind, AbstractExchange]:
         if self._channel is None or self._channel.is_closed or not self._exchanges:

@@ -14,10 +14,11 @@ class InProcessTransport:
         self._queue = queue
         self.events_published = 0
 
-    async def publish(self, messages: Sequence[Outgoing]) -> None:
+    async def publish(self, messages: Sequence[Outgoing]) -> list[BaseException | None]:
         for message in messages:
             if message.kind is Kind.ENVELOPE:
                 self._queue.put(message.body, message.message_id, message.correlation_id)
             else:
                 # no broker in dev mode: downstream consumers are not there to read events
                 self.events_published += 1
+        return [None] * len(messages)

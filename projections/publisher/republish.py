@@ -1,7 +1,13 @@
-"""`tempstrong republish <event id>`: publish a parked event again, through the same code."""
+"""`tempstrong republish <event id>`: publish a parked event again, through the same code.
+
+An event that was republished before is refused unless `again` is given: each republish puts
+one more copy of the CloudEvent before consumers (and of the envelope before the delivery
+worker, which deduplicates it by the event id: never a second mail).
+"""
 
 from __future__ import annotations
 
+from datetime import UTC
 from uuid import UUID
 
 import asyncpg
@@ -18,7 +24,8 @@ from .sink import PUBLISHER_NAME, Transport
 
 
 class RepublishRefused(Exception):
-    """The event is not parked, or publishing failed again; the message says which."""
+    """The event is not parked, was republished already, or publishing failed again; the
+    message says which."""
 
 
 async def republish(
@@ -28,6 +35,8 @@ async def republish(
     store: PostgresStore,
     mapper: Mapper[UUID],
     transport: Transport,
+    *,
+    again: bool = False,
 ) -> int:
     """Publishes the parked event's messages with confirms, then marks it republished.
 
@@ -37,6 +46,16 @@ async def republish(
     parked = await find(pool, PUBLISHER_NAME, event_id)
     if parked is None:
         raise RepublishRefused(f"no parked event {event_id}")
+    if parked.held:
+        raise RepublishRefused(
+            f"event {event_id} is not parked yet: the publisher is still retrying it"
+        )
+    if parked.republished_at is not None and not again:
+        when = parked.republished_at.astimezone(UTC).isoformat(timespec="seconds")
+        raise RepublishRefused(
+            f"event {event_id} was already republished at {when}; "
+            "--again publishes it once more (consumers get another copy, never a second mail)"
+        )
     (notification,) = await notifications.read_after(parked.notification_id - 1, 1)
     try:
         domain_event = mapper.to_domain_event(notification)
@@ -53,9 +72,11 @@ async def republish(
         reason = f"event {event_id} still cannot be encoded ({type(exc).__name__})"
         raise RepublishRefused(reason) from None
     try:
-        await transport.publish(messages)
+        refusals = [r for r in await transport.publish(messages) if r is not None]
     except Exception as exc:
-        reason = f"event {event_id} was not published ({type(exc).__name__})"
-        raise RepublishRefused(reason) from None
+        refusals = [exc]
+    if refusals:
+        reason = f"event {event_id} was not published ({type(refusals[0]).__name__})"
+        raise RepublishRefused(reason)
     await mark_republished(pool, PUBLISHER_NAME, event_id)
     return len(messages)

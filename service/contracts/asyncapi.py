@@ -248,15 +248,22 @@ JSON mode (`{CONTENT_TYPE}`),
 with the CloudEvent `id` as its AMQP `message_id`.
 
 **Guarantees, and what a consumer does about them.**
-- *At least once.* A message can arrive more than once (a publisher that restarts publishes
-  again from its last confirmed position). Deduplicate by the CloudEvent `id`: it is the stored
-  event's id, the same on every redelivery and republish.
+- *At least once.* A message can arrive more than once, and the copies are few: a publisher
+  that restarts, or loses RabbitMQ mid-batch, sends the batch in flight again (at most 500
+  events, once per restart or outage); an event the broker refuses for another queue (a nack,
+  e.g. a queue at its length limit with `reject-publish`) still reaches yours once per try, at
+  most 4 tries before it is parked (one more per publisher restart meanwhile); each
+  `tempstrong republish` of a parked event sends one more. Deduplicate by the CloudEvent `id`:
+  it is the stored event's id, the same on every redelivery and republish.
 - *Per-credential order.* The events of one credential are published in the order they were
   stored, and `data.version` is one more per event. A credential is identified by
   (`data.clientExtId`, `subject`): a credential extId is unique within its client only.
-- *Late events.* No single event stops the stream: one that cannot be published after a bounded
-  number of retries is parked, and the events after it go on. An operator republishes it later
-  (`tempstrong republish <event id>`), so it arrives after newer events of its credential.
+- *Late events.* No single event stops the stream: one that cannot be published (the broker
+  refuses it, it cannot be encoded) is set aside while other credentials' events go on, with
+  the later events of its own credential waiting behind it; it is retried after 1, 2 and 4 s
+  and parked within 10 s of its first refusal, and then its credential goes on. An operator
+  republishes it later (`tempstrong republish <event id>`), so it arrives after newer events of
+  its credential.
   Order by `data.version`: never let a lower version overwrite what a higher one told you; a
   version lower than the one you hold is a late event (or a duplicate, by its `id`).
 - *Nothing lost.* Publishing follows the event store, with publisher confirms: a RabbitMQ outage

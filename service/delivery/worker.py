@@ -331,7 +331,8 @@ class DeliveryWorker:
     async def _finish(self, claims: Claims, delivered: list[str]) -> None:
         # The channel has accepted: a retry now would send twice, so the record is retried here
         # instead. If the database stays away past the deadline the messages are acked
-        # unrecorded: the broker will not redeliver an acked message, so this still sends once.
+        # unrecorded: the broker will not redeliver an acked message, the ledger goes on trying
+        # to record them, and until it has, their claims keep any other copy waiting.
         deadline = time.monotonic() + self._record_deadline
         pause = 0.1
         while True:

@@ -34,6 +34,18 @@ class NotificationSource(Protocol):
     async def close(self) -> None: ...
 
 
+def notification_of(row: asyncpg.Record) -> Notification:
+    """A row with the events table's columns notification_id, originator_id,
+    originator_version, topic and state."""
+    return Notification(
+        id=row["notification_id"],
+        originator_id=UUID(bytes=row["originator_id"].bytes),
+        originator_version=row["originator_version"],
+        topic=row["topic"],
+        state=bytes(row["state"]),
+    )
+
+
 class PostgresNotifications:
     """Reads `tempstrong_events` with asyncpg and wakes up on the library's NOTIFY."""
 
@@ -58,16 +70,7 @@ class PostgresNotifications:
     async def read_after(self, position: int, limit: int) -> Sequence[Notification]:
         with unavailable_on_driver_errors("The event store"):
             rows = await self._select_after(position, limit)
-        return [
-            Notification(
-                id=row["notification_id"],
-                originator_id=UUID(bytes=row["originator_id"].bytes),
-                originator_version=row["originator_version"],
-                topic=row["topic"],
-                state=bytes(row["state"]),
-            )
-            for row in rows
-        ]
+        return [notification_of(row) for row in rows]
 
     async def _select_after(self, position: int, limit: int) -> list[asyncpg.Record]:
         pool = await self._ensure()

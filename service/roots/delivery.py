@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from pathlib import Path
 
 from ..config import DELIVERY, ConfigError, Settings
@@ -65,8 +65,8 @@ def backoff_of(settings: Settings) -> Backoff:
 
 
 def pool_size() -> int:
-    """Each batch in hand holds a connection for its claims and needs one more briefly."""
-    return 2 * BATCH_LOOPS + 2
+    """Each batch loop runs one statement at a time; one more for the lease."""
+    return BATCH_LOOPS + 2
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
@@ -91,12 +91,13 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         async with _closing(channels):
             try:
                 await ensure_schema(pool)
+                dedup = PostgresDedup(pool)
                 worker = DeliveryWorker(
                     opener=opener,
                     keyring=keyring,
                     data_keys=PostgresDataKeys(pool),
                     channels=channels,
-                    dedup=PostgresDedup(pool),
+                    dedup=dedup,
                     supersession=PostgresSupersession(pool),
                     metrics=metrics,
                     max_attempts=settings.delivery_max_attempts,
@@ -110,7 +111,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                     retry_delays=backoff.delays(settings.delivery_max_attempts),
                 )
                 log_started(DELIVERY, settings, channels=sorted(m.value for m in channels))
-                await consumer.run(stop)
+                await _keeping_alive(dedup, consumer.run(stop))
             finally:
                 try:
                     await asyncio.wait_for(pool.close(), POOL_CLOSE_SECONDS)
@@ -120,6 +121,17 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         if health is not None:
             await health.cleanup()
         log_stopped(DELIVERY)
+
+
+async def _keeping_alive(dedup: PostgresDedup, consuming: Awaitable[None]) -> None:
+    """Consumes while the worker's claims are kept alive; once it has drained, lets go."""
+    alive = asyncio.create_task(dedup.keep_alive())
+    try:
+        await consuming
+    finally:
+        alive.cancel()
+        await asyncio.gather(alive, return_exceptions=True)
+    await dedup.retire()
 
 
 @contextlib.asynccontextmanager

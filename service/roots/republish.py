@@ -17,7 +17,7 @@ from ..postgres.pool import create_pool
 from .parts import require_reachable
 
 
-async def run(database_url: str, amqp_url: str, event_id: UUID) -> int:
+async def run(database_url: str, amqp_url: str, event_id: UUID, again: bool) -> int:
     pool = await create_pool(database_url, min_size=1, max_size=2, timeout=5)
     notifications = PostgresNotifications(database_url)
     mapper = event_mapper()
@@ -25,7 +25,7 @@ async def run(database_url: str, amqp_url: str, event_id: UUID) -> int:
     await store.open()
     transport = AmqpTransport(amqp_url)
     try:
-        return await republish(event_id, pool, notifications, store, mapper, transport)
+        return await republish(event_id, pool, notifications, store, mapper, transport, again=again)
     finally:
         await transport.close()
         await store.close()
@@ -33,13 +33,14 @@ async def run(database_url: str, amqp_url: str, event_id: UUID) -> int:
         await pool.close()
 
 
-def main(settings: Settings, event_id: UUID) -> int:
-    """0 once the parked event is published again; 1 (with the reason) if it is not."""
+def main(settings: Settings, event_id: UUID, again: bool = False) -> int:
+    """0 once the parked event is published again; 1 (with the reason, one line) if it is not,
+    or if it was republished before and `again` is not given."""
     settings.require(REPUBLISH, "database_url", "amqp_url")
     assert settings.database_url and settings.amqp_url
     require_reachable(REPUBLISH, settings)
     try:
-        count = asyncio.run(run(settings.database_url, settings.amqp_url, event_id))
+        count = asyncio.run(run(settings.database_url, settings.amqp_url, event_id, again))
     except RepublishRefused as refused:
         print(f"tempstrong republish: {refused}", file=sys.stderr)
         return 1

@@ -19,7 +19,7 @@ from pathlib import Path
 import aio_pika
 import pytest
 
-from projections.parking import PARKED_TABLE, FailureCounter
+from projections.parking import PARKED_TABLE
 from projections.publisher.messages import Kind
 from service.commands.outcomes import UserProfile
 from service.contracts.asyncapi import build_asyncapi
@@ -102,8 +102,7 @@ async def test_the_consumer_example_processes_real_events(settings, tmp_path: Pa
 
     # parked at its first refusal: the publisher then publishes nothing twice, so the example
     # sees exactly the duplicate this test makes
-    options = {"failures": FailureCounter("publisher", max_attempts=1, min_seconds=0.0)}
-    async with publishing_world(settings, HASH_KEY, refuse=refuse, **options) as world:
+    async with publishing_world(settings, HASH_KEY, refuse=refuse, park_after=0.0) as world:
         env = {
             **os.environ,
             "AMQP_URL": world.amqp_url,

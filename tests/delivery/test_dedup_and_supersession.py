@@ -13,6 +13,7 @@ from service.eventstore.application import EventStoreApp
 from tests.support.database import create_database, drop_database, url_for
 from tests.support.envelopes import CLIENT, unique
 from tests.support.events import credential_with
+from tests.support.waiting import eventually
 
 
 async def test_ensure_schema_is_idempotent(pool: asyncpg.Pool) -> None:
@@ -43,24 +44,26 @@ async def test_claims_then_finish_record_each_message_once(pool: asyncpg.Pool) -
     await again.finish([])
 
 
-async def test_a_claim_ends_with_its_connection(pool: asyncpg.Pool) -> None:
-    """A worker that crashes mid-send leaves nothing behind: its locks end with its session."""
+async def test_a_crashed_workers_claims_are_taken_over_once_its_lease_lapsed(
+    pool: asyncpg.Pool,
+) -> None:
+    """A worker that crashes mid-send stops renewing its lease; what it claimed is free then."""
     key = unique("event")
-    other = await asyncpg.create_pool(pool._connect_args[0], min_size=1, max_size=1)
-    try:
-        crashed = await PostgresDedup(other).claim([key])
-        assert crashed.claimed == {key}
-        meanwhile = await PostgresDedup(pool).claim([key])
-        assert meanwhile.busy == {key}
-        await meanwhile.finish([])
-    finally:
-        other.terminate()
-    taken_over = await PostgresDedup(pool).claim([key])
-    assert taken_over.claimed == {key}
-    await taken_over.finish([key])
+    crashed = await PostgresDedup(pool, lease_seconds=1.0).claim([key])
+    assert crashed.claimed == {key}
+    meanwhile = await PostgresDedup(pool).claim([key])
+    assert meanwhile.busy == {key}
+    taker = PostgresDedup(pool)
+
+    async def taken_over() -> bool:
+        claims = await taker.claim([key])
+        if claims.claimed:
+            await claims.finish([key])
+        return bool(claims.claimed)
+
+    await eventually(taken_over, timeout=10)
     later = await PostgresDedup(pool).claim([key])
     assert later.delivered == {key}
-    await later.finish([])
 
 
 @pytest.mark.parametrize("check", ["postgres", "recorder"])

@@ -115,11 +115,11 @@ def test_every_process_is_a_subcommand():
 
 def test_every_table_and_event_type_is_the_codes():
     text = diagram_sections()
-    (ledger,) = re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", dedup.SCHEMA)
-    tables = {EVENTS_TABLE, SNAPSHOTS_TABLE, TRACKING_TABLE, PARKED_TABLE, ledger}
+    ledger = set(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", dedup.SCHEMA))
+    tables = {EVENTS_TABLE, SNAPSHOTS_TABLE, TRACKING_TABLE, PARKED_TABLE, *ledger}
     named_tables = set(re.findall(r"\b[a-z]+(?:_[a-z]+)+\b", text))
     assert named_tables - tables == set(), "snake_case names in the diagrams that are no table"
-    assert {EVENTS_TABLE, ledger} <= named_tables
+    assert {EVENTS_TABLE, *ledger} <= named_tables
     named_events = set(re.findall(r"\b(?:TempStrongPassword|Login)[A-Z]\w*", text))
     assert named_events, "the sequence names the events it stores"
     assert named_events - set(EVENT_TYPES) == set()

@@ -59,8 +59,8 @@ STATEMENTS = {
     ),
     "delivery claims": (
         _CLAIM,
-        "text[]",
-        "ARRAY['m5', 'absent']",
+        "text[], uuid, float8",
+        "ARRAY['m5', 'absent'], '00000000-0000-0000-0000-000000000001', 15",
         FILL_DEDUP,
         "delivery_dedup",
     ),

@@ -57,6 +57,9 @@ class FailsFirst:
         self.stored = batch[-1].id
         return Handled()
 
+    async def idle(self) -> Handled:
+        return Handled()
+
 
 @pytest.mark.parametrize(
     "failure",

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 
@@ -14,3 +15,16 @@ class SettableClock:
 
     def advance(self, **delta: float) -> None:
         self.offset += timedelta(**delta)
+
+
+class SettableMonotonic:
+    """`time.monotonic()` plus an offset that a test moves forward."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds

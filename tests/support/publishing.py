@@ -41,17 +41,22 @@ TEST_EVENTS_QUEUE = "test-events"
 
 
 class RefusingTransport:
-    """The real transport, except that messages `refuse(message)` picks raise like a broker
-    refusal (not an outage) would."""
+    """The real transport, except that the messages `refuse(message)` picks are refused like a
+    broker's nack refuses one message (the others go to the broker)."""
 
     def __init__(self, inner: AmqpTransport, refuse: Callable[[Outgoing], bool]) -> None:
         self.inner = inner
         self.refuse = refuse
 
-    async def publish(self, messages: Sequence[Outgoing]) -> None:
-        if any(self.refuse(m) for m in messages):
-            raise aio_pika.exceptions.DeliveryError(None, None)  # type: ignore[arg-type]
-        await self.inner.publish(messages)
+    async def publish(self, messages: Sequence[Outgoing]) -> list[BaseException | None]:
+        accepted = [m for m in messages if not self.refuse(m)]
+        sent = iter(await self.inner.publish(accepted) if accepted else [])
+        return [
+            aio_pika.exceptions.DeliveryError(None, None)  # type: ignore[arg-type]
+            if self.refuse(m)
+            else next(sent)
+            for m in messages
+        ]
 
 
 @dataclass
@@ -66,13 +71,44 @@ class PublishingWorld:
     follower: Follower
     registry: CollectorRegistry
     pool: asyncpg.Pool
+    transport: Any
+    running: _Running
     extra: dict[str, Any] = field(default_factory=dict)
 
     async def delivery_queue(self) -> Any:
         return await self.channel.get_queue(DELIVERY_QUEUE)
 
+    async def restart_publisher(self, meanwhile: Callable[[], object] = lambda: None) -> None:
+        """Stops the publisher, calls `meanwhile`, and starts a new one (nothing kept in
+        memory), as a new process would."""
+        await self.running.stop()
+        meanwhile()
+        self.running = self.running.again()
+        self.follower = self.running.follower
+
     def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
         return self.registry.get_sample_value(name, labels or {}) or 0.0
+
+
+@dataclass
+class _Running:
+    """A publisher's follower loop, and how to start another like it."""
+
+    start: Callable[[], Follower]
+    follower: Follower = field(init=False)
+    _stop: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    _task: asyncio.Task[None] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.follower = self.start()
+        self._task = asyncio.create_task(self.follower.run(self._stop))
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await self._task
+
+    def again(self) -> _Running:
+        return _Running(self.start)
 
 
 @contextlib.asynccontextmanager
@@ -106,24 +142,39 @@ async def publishing_world(
     amqp = AmqpTransport(amqp_url)
     transport: Any = amqp if refuse is None else RefusingTransport(amqp, refuse)
     registry = CollectorRegistry()
-    sink = PublisherSink(
-        PostgresTracking(pool),
-        store.mapper,
-        CredentialCache(threaded_store.get_at),
-        transport,
-        PublisherMetrics(registry),
-        **sink_options,
-    )
-    follower = Follower(source, sink, FollowerMetrics(registry))
-    stop = asyncio.Event()
-    task = asyncio.create_task(follower.run(stop))
-    try:
-        yield PublishingWorld(
-            url, amqp_url, commands, queries, store, channel, events_queue, follower, registry, pool
+    publisher_metrics = PublisherMetrics(registry)
+    follower_metrics = FollowerMetrics(registry)
+
+    def start() -> Follower:
+        sink = PublisherSink(
+            PostgresTracking(pool),
+            store.mapper,
+            CredentialCache(threaded_store.get_at),
+            transport,
+            publisher_metrics,
+            **sink_options,
         )
+        return Follower(source, sink, follower_metrics)
+
+    running = _Running(start)
+    world = PublishingWorld(
+        url,
+        amqp_url,
+        commands,
+        queries,
+        store,
+        channel,
+        events_queue,
+        running.follower,
+        registry,
+        pool,
+        transport,
+        running,
+    )
+    try:
+        yield world
     finally:
-        stop.set()
-        await task
+        await world.running.stop()
         await amqp.close()
         await source.close()
         await pool.close()
