@@ -186,7 +186,9 @@ async def test_no_personal_data_in_the_clear_and_the_erased_are_gone(tmp_path: P
                 answers = {p.ext_id: await _answers(admin, stack.base, p) for p in people}
                 await connection.close()
                 database = await _database_hits(stack.database_url, needles)
-                payloads = await _sealed_payloads(stack.database_url, envelopes)
+                payloads = await _sealed_payloads(
+                    stack.database_url, [message.body for message in envelopes]
+                )
                 keys = await _key_subjects(stack.database_url)
             cli_output = erase.stdout + erase.stderr
         await asyncio.sleep(0.5)  # the last trace exports
@@ -194,10 +196,19 @@ async def test_no_personal_data_in_the_clear_and_the_erased_are_gone(tmp_path: P
     finally:
         await otlp.close()
 
+    # 0. the scanner finds what is there: the live people's answers hold their data
+    live_needles = {needle for person in live for needle in person.needles}
+    assert found(needles, json.dumps(answers)) == live_needles
+    print(  # the places searched (pytest -s shows it)
+        f"scanned: {len(database)} tables, {len(events)} events and {len(envelopes)} envelopes "
+        f"RabbitMQ carried, {len(log_text.splitlines())} log lines, {len(metrics)} /metrics, "
+        f"{len(otlp.raw)} trace exports, {len(payloads)} sealed payloads opened"
+    )
+
     # 1. nowhere in the clear: the database, RabbitMQ, the logs, /metrics, the traces
     assert {table: hits for table, hits in database.items() if hits} == {}
-    assert found(needles, *events) == set()
-    assert found(needles, *envelopes) == set()
+    assert found(needles, *(message.everything for message in events)) == set()
+    assert found(needles, *(message.everything for message in envelopes)) == set()
     assert found(needles, log_text, cli_output) == set()
     assert found(needles, *metrics) == set()
     assert otlp.raw and found(needles, *otlp.raw) == set()
@@ -214,7 +225,8 @@ async def test_no_personal_data_in_the_clear_and_the_erased_are_gone(tmp_path: P
     assert keys == live_subjects and not keys & erased_subjects
 
     # 3. consumers were told; the live are answered exactly as registered, the erased are gone
-    told = [b for b in map(json.loads, events) if b["type"] == "ch.nevis.idm.user.erased.v1"]
+    bodies = [json.loads(message.body) for message in events]
+    told = [b for b in bodies if b["type"] == "ch.nevis.idm.user.erased.v1"]
     assert sorted(b["data"]["userExtId"] for b in told) == sorted(p.ext_id for p in erased)
     assert all(set(b["data"]) == {"clientExtId", "userExtId", "erasedAt"} for b in told)
     for person in live:
@@ -274,11 +286,23 @@ def _erasures(bodies: list[bytes]) -> int:
     return sum(b"ch.nevis.idm.user.erased.v1" in body for body in bodies)
 
 
-async def _drain_until(queue, enough, timeout: float = 60) -> list[bytes]:  # type: ignore[no-untyped-def]
-    bodies: list[bytes] = []
+@dataclass(frozen=True)
+class Carried:
+    """A message RabbitMQ carried: its body, and its headers and ids (scanned too)."""
+
+    body: bytes
+    around: bytes
+
+    @property
+    def everything(self) -> bytes:
+        return self.body + b"\n" + self.around
+
+
+async def _drain_until(queue, enough, timeout: float = 60) -> list[Carried]:  # type: ignore[no-untyped-def]
+    carried: list[Carried] = []
     deadline = asyncio.get_running_loop().time() + timeout
-    while not enough(bodies):
-        assert asyncio.get_running_loop().time() < deadline, f"only {len(bodies)} messages"
+    while not enough([message.body for message in carried]):
+        assert asyncio.get_running_loop().time() < deadline, f"only {len(carried)} messages"
         message = await queue.get(fail=False, timeout=5)
         if message is None:
             await asyncio.sleep(0.1)
@@ -286,8 +310,8 @@ async def _drain_until(queue, enough, timeout: float = 60) -> list[bytes]:  # ty
         await message.ack()
         headers = json.dumps(dict(message.headers or {}), default=str).encode()
         ids = f"{message.message_id} {message.correlation_id}".encode()
-        bodies.append(message.body + b"\n" + headers + b"\n" + ids)
-    return bodies
+        carried.append(Carried(message.body, headers + b"\n" + ids))
+    return carried
 
 
 def _projected(stack) -> bool:  # type: ignore[no-untyped-def]
