@@ -17,7 +17,6 @@ from service.domain.password import PasswordHasher
 from service.observability.logs import request_id_in_scope
 from service.security.sealing import Opener
 from tests.conftest import HASH_KEY
-from tests.support.amqp import start_broker, stop_broker
 from tests.support.personal import reveal
 from tests.support.publishing import TEST_EVENTS_QUEUE, drain, publishing_world
 
@@ -33,6 +32,7 @@ async def world(settings) -> AsyncIterator[dict]:
             "follower": w.follower,
             "registry": w.registry,
             "amqp_url": w.amqp_url,
+            "broker_link": w.broker_link,
             "database_url": w.database_url,
         }
 
@@ -129,13 +129,17 @@ async def test_broker_outage_delays_but_never_loses_or_doubles(world):
     commands = world["commands"]
     await _make_user(commands, "carol", "tsp-none")
     assert len(await drain(world["events"], 1)) == 1
-    await asyncio.to_thread(stop_broker)
+    await world["broker_link"].cut()  # RabbitMQ is out of the publisher's reach
     try:
         for _ in range(5):  # resets succeed while the broker is down
             outcome = await commands.credentials.reset("acme", "carol", actor="h", idempotency=None)
             assert outcome.response_secret
+        await asyncio.sleep(1.5)  # the publisher tries, fails and backs off meanwhile
+        assert world["registry"].get_sample_value(
+            "tempstrong_follower_errors_total", {"follower": "publisher"}
+        )
     finally:
-        await asyncio.to_thread(start_broker)
+        await world["broker_link"].start()
     connection = await aio_pika.connect(world["amqp_url"])
     async with connection:
         channel = await connection.channel()

@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
 import asyncpg
@@ -36,6 +37,7 @@ from service.roots.parts import build_commands, build_keyring
 from service.roots.policies import load_policy_file
 from tests.support.amqp import create_vhost, delete_vhost
 from tests.support.database import create_database, drop_database, url_for
+from tests.support.proxy import TcpProxy
 
 TEST_EVENTS_QUEUE = "test-events"
 
@@ -73,6 +75,9 @@ class PublishingWorld:
     pool: asyncpg.Pool
     transport: Any
     running: _Running
+    # the publisher reaches RabbitMQ through it: cut it to play a broker outage for this
+    # publisher alone (RabbitMQ itself keeps serving every other test)
+    broker_link: TcpProxy
     extra: dict[str, Any] = field(default_factory=dict)
 
     async def delivery_queue(self) -> Any:
@@ -139,7 +144,12 @@ async def publishing_world(
     pool = await asyncpg.create_pool(url, min_size=1, max_size=3)
     await ensure_schema(pool)
     source = PostgresNotifications(url)
-    amqp = AmqpTransport(amqp_url)
+    parts = urlsplit(amqp_url)
+    broker_link = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5672)
+    await broker_link.start()
+    credentials = f"{parts.username}:{parts.password}"
+    linked = parts._replace(netloc=f"{credentials}@127.0.0.1:{broker_link.port}")
+    amqp = AmqpTransport(urlunsplit(linked))
     transport: Any = amqp if refuse is None else RefusingTransport(amqp, refuse)
     registry = CollectorRegistry()
     publisher_metrics = PublisherMetrics(registry)
@@ -170,12 +180,14 @@ async def publishing_world(
         pool,
         transport,
         running,
+        broker_link,
     )
     try:
         yield world
     finally:
         await world.running.stop()
         await amqp.close()
+        await broker_link.cut()
         await source.close()
         await pool.close()
         with contextlib.suppress(Exception):
