@@ -24,7 +24,7 @@ from service.domain.ids import event_id as event_id_of
 from ..parking import ParkedEvent
 from .messages import Outgoing
 
-# SPEC section 4: a refused event is parked within 10 s of its first refusal.
+# The contract (docs/consumers.md): a refused event is parked within 10 s of its first refusal.
 PARK_AFTER_SECONDS = 8.0
 RETRY_DELAYS_SECONDS = (1.0, 2.0, 4.0)
 WAITING = "waiting behind an earlier event of its credential"

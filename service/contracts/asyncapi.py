@@ -1,4 +1,4 @@
-"""The AsyncAPI 3 document of SPEC sections 4 and 5, generated from the contract code.
+"""The AsyncAPI 3 document of the events and the delivery envelope, made from the contract code.
 
 Every fact comes from the code that makes the messages, never from a second copy here:
 - event types, channels and operations: `EVENT_TYPES`; channel addresses: `routing_key`; the

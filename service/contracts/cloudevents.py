@@ -1,4 +1,4 @@
-"""The events of SPEC section 4 (contract): CloudEvents 1.0, structured JSON.
+"""The credential events (a contract: docs/asyncapi.yaml): CloudEvents 1.0, structured JSON.
 
 The `data` of every event is `CredentialEventData`: the credential after the event, without its
 password hash and without the free text about it (`modificationComment`, `stateChangeDetail`:

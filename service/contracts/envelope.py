@@ -1,4 +1,4 @@
-"""The delivery envelope of SPEC section 5, sealed and opened by the same code.
+"""The delivery envelope, sealed and opened by the same code.
 
 Two layers:
 - `SealedDelivery`, what the libsodium sealed box holds: the secret, which credential version it
@@ -214,7 +214,7 @@ class DeliveryEnvelope:
 
     @property
     def message_id(self) -> str:
-        """The AMQP `message_id`: the id of the event that issued the secret (SPEC section 5)."""
+        """The AMQP `message_id`: the id of the event that issued the secret."""
         assert self.event_id is not None
         return str(self.event_id)
 

@@ -1,4 +1,4 @@
-"""The AMQP topology of SPEC sections 4 and 5, as data.
+"""The AMQP topology of the events and the delivery envelopes, as data.
 
 The exchanges and queues are rows (`EXCHANGES`, `QUEUES`): the code that owns a broker
 connection declares them (service/rabbitmq/topology.py) and the AsyncAPI document (asyncapi.py)
