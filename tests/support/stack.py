@@ -96,6 +96,10 @@ async def running_stack(
     failed = False
     try:
         wait_http(f"http://127.0.0.1:{port}/readyz", processes[0])
+        # every worker is up too: a test that reads a worker's /metrics never meets a process
+        # still importing (on a loaded machine that takes seconds)
+        for name, process in zip(names[1:], processes[1:], strict=True):
+            wait_http(metrics_urls[name], process)
         async with aiohttp.ClientSession(headers={"X-Token": token}) as session:
             yield Stack(
                 session,
