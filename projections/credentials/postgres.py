@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
 from uuid import UUID
 
 import asyncpg
@@ -15,6 +14,7 @@ from service.domain.credential import TempStrongPassword
 from service.postgres.errors import unavailable_on_driver_errors
 from service.postgres.pool import create_pool
 from service.postgres.schema import lock_schema
+from service.queries.pages import PageQuery
 
 from ..folding import decode_credential_events, timestamp_of
 from ..follower import Handled
@@ -143,26 +143,12 @@ class PostgresCredentialsReader:
         self._transcoder = mapper.transcoder
         self._pool: asyncpg.Pool | None = None
 
-    async def page(
-        self,
-        client: str,
-        state_name: str | None,
-        after_user: str | None,
-        limit: int,
-        now: datetime,
-    ) -> list[TempStrongPassword]:
+    async def page(self, query: PageQuery) -> list[TempStrongPassword]:
         with unavailable_on_driver_errors("The read model"):
-            rows = await self._fetch_page(client, state_name, after_user, limit, now)
+            rows = await self._fetch_page(query)
         return [decode_credential(bytes(r["state"]), self._transcoder) for r in rows]
 
-    async def _fetch_page(
-        self,
-        client: str,
-        state_name: str | None,
-        after_user: str | None,
-        limit: int,
-        now: datetime,
-    ) -> list[asyncpg.Record]:
+    async def _fetch_page(self, query: PageQuery) -> list[asyncpg.Record]:
         if self._pool is None:
             self._pool = await create_pool(self._database_url, min_size=1, max_size=4, timeout=5)
         rows: list[asyncpg.Record] = await self._pool.fetch(
@@ -170,11 +156,11 @@ class PostgresCredentialsReader:
             "WHERE client_ext_id = $1 AND ($2::text IS NULL OR user_ext_id > $2) "
             f"AND ($3::text IS NULL OR {effective_state_sql('$5')} = $3) "
             "ORDER BY user_ext_id LIMIT $4",
-            client,
-            after_user,
-            state_name,
-            limit,
-            now,
+            query.client,
+            query.after_user,
+            query.state_name,
+            query.limit,
+            query.now,
             timeout=5,
         )
         return rows

@@ -12,6 +12,7 @@ from uuid import UUID
 from eventsourcing.persistence import Mapper, Notification
 
 from service.domain.credential import TempStrongPassword
+from service.queries.pages import PageQuery
 
 from ..folding import decode_credential_events, timestamp_of
 from ..follower import Handled
@@ -110,26 +111,25 @@ class SqliteCredentialsView:
                 raise
         return Handled(timestamp_of(decoded[-1][1]) if decoded else None, parked)
 
-    async def page(
-        self,
-        client: str,
-        state_name: str | None,
-        after_user: str | None,
-        limit: int,
-        now: datetime,
-    ) -> list[TempStrongPassword]:
-        return await asyncio.to_thread(self._page, client, state_name, after_user, limit, now)
+    async def page(self, query: PageQuery) -> list[TempStrongPassword]:
+        return await asyncio.to_thread(self._page, query)
 
-    def _page(
-        self, client: str, state_name: str | None, after_user: str | None, limit: int, now: datetime
-    ) -> list[TempStrongPassword]:
+    def _page(self, query: PageQuery) -> list[TempStrongPassword]:
         with self._lock:
             rows = self._connection.execute(
                 f"SELECT state FROM {VIEW_NAME} WHERE client_ext_id = ? "  # noqa: S608
                 "AND (? IS NULL OR user_ext_id > ?) "
                 f"AND (? IS NULL OR {effective_state_sql('?')} = ?) "
                 "ORDER BY user_ext_id LIMIT ?",
-                (client, after_user, after_user, state_name, _sqlite_value(now), state_name, limit),
+                (
+                    query.client,
+                    query.after_user,
+                    query.after_user,
+                    query.state_name,
+                    _sqlite_value(query.now),
+                    query.state_name,
+                    query.limit,
+                ),
             ).fetchall()
         transcoder = self._mapper.transcoder
         return [decode_credential(row[0], transcoder) for row in rows]

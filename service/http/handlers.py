@@ -16,6 +16,7 @@ from ..domain.errors import Conflict
 from ..domain.idempotency import request_fingerprint
 from ..domain.states import CredentialState
 from ..privacy.personal_data import NOTHING, Revealer
+from ..queries.pages import PageQuery
 from ..security.access import Principal, authorize
 from .context import ApiContext, context_of
 from .errors import ApiError
@@ -241,11 +242,9 @@ async def list_credentials(request: web.Request) -> web.Response:
     query = page_request(request)
     credentials = await ctx.run(
         ctx.queries.credentials.page,
-        caller.client,
-        query.state_name,
-        query.after_user,
-        query.limit + 1,
-        ctx.queries.now(),
+        PageQuery(
+            caller.client, query.state_name, query.after_user, query.limit + 1, ctx.queries.now()
+        ),
     )
     pagination: dict[str, object] = {"limit": query.limit}
     if len(credentials) > query.limit:

@@ -4,27 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from ..commands.aggregates import Aggregates
 from ..commands.outcomes import CredentialView
 from ..domain.credential import TempStrongPassword
 from ..eventstore.port import StoreUnavailable
 from ..privacy.personal_data import PersonalData, Revealer
-
-
-class CredentialPages(Protocol):
-    """The read model behind the list endpoint (may lag the event store)."""
-
-    async def page(
-        self,
-        client: str,
-        state_name: str | None,
-        after_user: str | None,
-        limit: int,
-        now: datetime,
-    ) -> list[TempStrongPassword]: ...
+from .pages import CredentialPages, PageQuery
 
 
 @dataclass(frozen=True)
@@ -53,16 +40,9 @@ class CredentialQueries:
         events = await self._aggregates.events_of(view.credential.id)
         return CredentialEvents(events, view.revealer)
 
-    async def page(
-        self,
-        client: str,
-        state_name: str | None,
-        after_user: str | None,
-        limit: int,
-        now: datetime,
-    ) -> list[TempStrongPassword]:
+    async def page(self, query: PageQuery) -> list[TempStrongPassword]:
         """Sorted by userExtId, after `after_user`; an unknown client is 404."""
-        self._aggregates.catalog.require_client(client)
+        self._aggregates.catalog.require_client(query.client)
         if self._pages is None:
             raise StoreUnavailable("The read model is not configured.")
-        return await self._pages.page(client, state_name, after_user, limit, now)
+        return await self._pages.page(query)

@@ -9,7 +9,8 @@ from ..commands.aggregates import Aggregates
 from ..domain.catalog import PolicyCatalog
 from ..eventstore.port import AggregateStore
 from ..privacy.personal_data import PersonalData
-from .credentials import CredentialPages, CredentialQueries
+from .credentials import CredentialQueries
+from .pages import CredentialPages
 from .users import UserQueries
 
 

@@ -19,8 +19,8 @@ from ..http.context import ApiContext
 from ..postgres.pool import check_reachable
 from ..privacy.keyring import Keyring, KeyringError, load_keyring
 from ..privacy.personal_data import PersonalData
-from ..queries.credentials import CredentialPages
 from ..queries.facade import Queries
+from ..queries.pages import CredentialPages
 from ..security.jwks import JwksKeys
 from ..security.sealing import Sealer, SealingError
 from ..security.tokens import TokenVerifier

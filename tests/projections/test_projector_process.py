@@ -78,6 +78,13 @@ async def _view(database_url: str) -> dict:
     return {"rows": {r["credential_id"]: dict(r) for r in rows}, "position": position}
 
 
+async def _eventually_positioned(database_url: str, timeout: float = 30) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not (await _view(database_url))["position"]:
+        assert asyncio.get_running_loop().time() < deadline, "the projector applied nothing"
+        await asyncio.sleep(0.05)
+
+
 async def test_projector_killed_mid_stream_converges(tmp_path, fresh_database, settings):
     env = {"TEMPSTRONG_DATABASE_URL": fresh_database, "TEMPSTRONG_METRICS_PORT": ""}
     assert run(["migrate"], env, tmp_path).returncode == 0
@@ -90,7 +97,9 @@ async def test_projector_killed_mid_stream_converges(tmp_path, fresh_database, s
     writer = asyncio.create_task(_workload(commands, stop, 30))
     try:
         projector = start(["projector"], env, tmp_path)
-        await asyncio.sleep(1.5)
+        # killed once it has applied something, while the writer still writes (on a loaded
+        # machine the process may take seconds to start: a fixed sleep could kill it before)
+        await _eventually_positioned(fresh_database)
         projector.send_signal(signal.SIGKILL)
         projector.wait(timeout=10)
         killed_at = (await _view(fresh_database))["position"]
@@ -99,7 +108,7 @@ async def test_projector_killed_mid_stream_converges(tmp_path, fresh_database, s
         stop.set()
         commands = await writer
         head = store.recorder.max_notification_id()
-        for _ in range(200):
+        for _ in range(600):
             if (await _view(fresh_database))["position"] >= head:
                 break
             await asyncio.sleep(0.05)
