@@ -173,13 +173,29 @@ def tempstrong_command() -> list[str]:
     raise BenchError("the `tempstrong` console script is not installed (pip install -e .)")
 
 
-def run_checked(command: Sequence[str], env: dict[str, str], timeout: float = 120) -> str:
+@dataclass(frozen=True)
+class Finished:
+    """A command that exited 0: its wall time (start to exit) and what it printed."""
+
+    seconds: float
+    stdout: str
+    stderr: str
+
+
+def run_timed(command: Sequence[str], env: dict[str, str], timeout: float = 120) -> Finished:
+    """Runs the command to its end (killed after `timeout`); BenchError unless it exits 0."""
+    started = time.perf_counter()
     done = subprocess.run(list(command), env=env, capture_output=True, text=True, timeout=timeout)
+    seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise BenchError(
             f"`{' '.join(command)}` exited {done.returncode}:\n{done.stderr.strip()[-3000:]}"
         )
-    return done.stdout
+    return Finished(seconds, done.stdout, done.stderr)
+
+
+def run_checked(command: Sequence[str], env: dict[str, str], timeout: float = 120) -> str:
+    return run_timed(command, env, timeout).stdout
 
 
 class Child:

@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -84,16 +85,30 @@ SAVES = "tempstrong_eventstore_saves"
 STALL_SECONDS = 20.0
 
 
+def add_shared_options(p: argparse.ArgumentParser) -> None:
+    """The options bench/run.py and bench/scale.py share: wrk, the floor, the database, logs."""
+    p.add_argument("-d", "--duration", type=float, default=10.0, help="seconds per wrk run")
+    p.add_argument("-c", "--connections", type=int, default=64, help="wrk connections")
+    p.add_argument("-t", "--threads", type=int, default=2, help="wrk threads")
+    p.add_argument("--warmup", type=float, default=2.0, help="seconds of wrk warm-up per target")
+    p.add_argument("--floor-pool", type=int, default=16, help="asyncpg pool size of the floor")
+    p.add_argument(
+        "--admin-database-url",
+        default=os.environ.get(
+            "BENCH_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+        help="where to CREATE/DROP the bench database (env BENCH_ADMIN_DATABASE_URL)",
+    )
+    p.add_argument("--keep-logs", action="store_true", help="copy process logs to bench/results")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--users", type=int, default=2000, help="users seeded (default 2000)")
     p.add_argument("--repeat", type=int, default=3, help="service/floor pairs (default 3)")
-    p.add_argument("-d", "--duration", type=float, default=10.0, help="seconds per wrk run")
-    p.add_argument("-c", "--connections", type=int, default=64, help="wrk connections")
-    p.add_argument("-t", "--threads", type=int, default=2, help="wrk threads")
-    p.add_argument("--warmup", type=float, default=2.0, help="seconds of wrk warm-up per target")
+    add_shared_options(p)
     p.add_argument(
         "--sweep",
         default="1,8,32,64,128",
@@ -124,7 +139,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=300.0,
         help="seconds each catch-up step (seeding, backlog, one stage) may take (default 300)",
     )
-    p.add_argument("--floor-pool", type=int, default=16, help="asyncpg pool size of the floor")
     p.add_argument(
         "--processes",
         type=int,
@@ -139,19 +153,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--profile-seconds", type=int, default=10)
     p.add_argument(
-        "--admin-database-url",
-        default=os.environ.get(
-            "BENCH_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-        help="where to CREATE/DROP the bench database (env BENCH_ADMIN_DATABASE_URL)",
-    )
-    p.add_argument(
         "--api-switch-interval",
         type=float,
         default=None,
         help="experiment: run the API with sys.setswitchinterval(S) (CPython default 0.005)",
     )
-    p.add_argument("--keep-logs", action="store_true", help="copy process logs to bench/results")
     args = p.parse_args(argv)
     args.sweep_connections = [int(x) for x in args.sweep.split(",") if x.strip()]
     if args.sweep_duration is None:
@@ -224,6 +230,37 @@ class Stack:
                 print(f"warning: could not delete vhost {self.vhost.name}: {exc}")
 
 
+def write_keys_and_policy(tmp: Path, tempstrong: list[str]) -> tuple[Path, Path]:
+    """`tempstrong keys` into tmp/keys and the bench's policy file: (keys dir, policy file)."""
+    keys = tmp / "keys"
+    infra.run_checked([*tempstrong, "keys", "--out", str(keys)], dict(os.environ))
+    policy = tmp / "policies.yaml"
+    policy.write_text(POLICY_YAML, encoding="utf-8")
+    return keys, policy
+
+
+def api_settings(database_url: str, keys: Path, policy: Path, port: int) -> dict[str, str]:
+    """The services' settings (without the TEMPSTRONG_ prefix) for the dev keys in `keys`."""
+    return {
+        "DATABASE_URL": database_url,
+        "JWKS": str(keys / "jwks.json"),
+        "JWT_ISSUER": JWT_ISSUER,
+        "JWT_AUDIENCE": JWT_AUDIENCE,
+        "POLICY_FILE": str(policy),
+        "DELIVERY_PUBLIC_KEY": (keys / "delivery-public.key").read_text().strip(),
+        "HASH_KEY": (keys / "hash.key").read_text().strip(),
+        "PERSONAL_DATA_KEYS": str(keys / "personal-data-keys.json"),
+        "HTTP_HOST": infra.LOOPBACK,
+        "HTTP_PORT": str(port),
+    }
+
+
+def sign_token(tempstrong: list[str], keys: Path, env: dict[str, str]) -> str:
+    """An admin token of the bench's client for a day, signed with the dev key."""
+    command = [*tempstrong, "token", "--keys", str(keys), "--client", CLIENT, "--lifetime"]
+    return infra.run_checked([*command, "86400", "--permissions", *ADMIN_PERMISSIONS], env).strip()
+
+
 def service_env(settings: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TEMPSTRONG_")}
     env.update({f"TEMPSTRONG_{k}": v for k, v in settings.items()})
@@ -266,24 +303,39 @@ def ratio(a: float, b: float) -> float:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     wrk = infra.ensure_wrk()
     tempstrong = infra.tempstrong_command()
-    started_at = datetime.now(UTC)
-    report: dict[str, Any] = {
-        "started_at": started_at.isoformat(timespec="seconds"),
-        "config": {k: v for k, v in vars(args).items() if k not in ("admin_database_url", "sweep")},
-    }
-    with tempfile.TemporaryDirectory(prefix="tempstrong-bench-") as tmp_name:
-        stack = Stack(Path(tmp_name))
-        try:
-            await _run_in(stack, args, wrk, tempstrong, report)
-        finally:
-            if args.keep_logs:
-                _keep_logs(stack, started_at)
-            await stack.close()
+    report = new_report(args, "sweep")
+    async with stack_of(args, report, "tempstrong-bench-") as stack:
+        await _run_in(stack, args, wrk, tempstrong, report)
     return report
 
 
-def _keep_logs(stack: Stack, started_at: datetime) -> None:
-    folder = RESULTS / f"{started_at:%Y%m%dT%H%M%SZ}-logs"
+def new_report(args: argparse.Namespace, *leave_out: str) -> dict[str, Any]:
+    """A run's report as it starts: when, and the options (but the admin URL and `leave_out`)."""
+    left = {"admin_database_url", *leave_out}
+    return {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "config": {k: v for k, v in vars(args).items() if k not in left},
+    }
+
+
+@contextlib.asynccontextmanager
+async def stack_of(
+    args: argparse.Namespace, report: dict[str, Any], prefix: str
+) -> AsyncIterator[Stack]:
+    """A Stack in a temporary directory; closed (processes stopped, database dropped) on the way
+    out, whatever happened, after copying the logs with --keep-logs."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp_name:
+        stack = Stack(Path(tmp_name))
+        try:
+            yield stack
+        finally:
+            if args.keep_logs:
+                keep_logs(stack, stamp_of(report))
+            await stack.close()
+
+
+def keep_logs(stack: Stack, stamp: str) -> None:
+    folder = RESULTS / f"{stamp}-logs"
     folder.mkdir(parents=True, exist_ok=True)
     for log in stack.tmp.glob("*.log"):
         (folder / log.name).write_bytes(log.read_bytes()[-2_000_000:])
@@ -292,10 +344,7 @@ def _keep_logs(stack: Stack, started_at: datetime) -> None:
 async def _run_in(
     stack: Stack, args: argparse.Namespace, wrk: str, tempstrong: list[str], report: dict[str, Any]
 ) -> None:
-    keys = stack.tmp / "keys"
-    infra.run_checked([*tempstrong, "keys", "--out", str(keys)], dict(os.environ))
-    policy = stack.tmp / "policies.yaml"
-    policy.write_text(POLICY_YAML, encoding="utf-8")
+    keys, policy = write_keys_and_policy(stack.tmp, tempstrong)
 
     stack.database = infra.Database(args.admin_database_url)
     await stack.database.create()
@@ -307,18 +356,7 @@ async def _run_in(
     )
 
     api_port, floor_port = infra.free_port(), infra.free_port()
-    settings = {
-        "DATABASE_URL": stack.database.url,
-        "JWKS": str(keys / "jwks.json"),
-        "JWT_ISSUER": JWT_ISSUER,
-        "JWT_AUDIENCE": JWT_AUDIENCE,
-        "POLICY_FILE": str(policy),
-        "DELIVERY_PUBLIC_KEY": (keys / "delivery-public.key").read_text().strip(),
-        "HASH_KEY": (keys / "hash.key").read_text().strip(),
-        "PERSONAL_DATA_KEYS": str(keys / "personal-data-keys.json"),
-        "HTTP_HOST": infra.LOOPBACK,
-        "HTTP_PORT": str(api_port),
-    }
+    settings = api_settings(stack.database.url, keys, policy, api_port)
 
     # The pipeline of the steady-rate and catch-up phases: which processes exist, and a private
     # vhost + SMTP sink for them.
@@ -346,21 +384,7 @@ async def _run_in(
         stack.events = observers.EventsObserver(settings["AMQP_URL"])
         await stack.events.connect()
 
-    token = infra.run_checked(
-        [
-            *tempstrong,
-            "token",
-            "--keys",
-            str(keys),
-            "--client",
-            CLIENT,
-            "--lifetime",
-            "86400",
-            "--permissions",
-            *ADMIN_PERMISSIONS,
-        ],
-        env,
-    ).strip()
+    token = sign_token(tempstrong, keys, env)
 
     api_command = [*tempstrong, "api"]
     if args.api_switch_interval is not None:
@@ -494,7 +518,7 @@ async def _run_in(
                 flush=True,
             )
     report["runs"] = runs
-    report["summary"] = _summary(runs)
+    report["summary"] = wrk_summary(runs)
     service_rps = report["summary"]["service"]["ok_rps"]
     catchup.add_wrk_reference(report["catchup"], service_rps, args.users)
     report["api_memory_after_main_runs_kib"] = infra.proc_status(api.pid)
@@ -653,7 +677,7 @@ async def _steady_phase(
     return report
 
 
-def _summary(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+def wrk_summary(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for target, results in runs.items():
         summary[target] = {
@@ -776,7 +800,7 @@ def print_report(report: dict[str, Any], json_path: Path, png_path: Path | None)
         print(f"plot:    {png_path}")
 
 
-def _interrupted(signum: int, frame: object) -> None:
+def interrupted(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
@@ -785,18 +809,32 @@ def stamp_of(report: dict[str, Any]) -> str:
     return str(report["started_at"]).replace(":", "").replace("-", "").replace("+0000", "Z")
 
 
+def run_cleanly(
+    name: str,
+    coroutine: Coroutine[Any, Any, dict[str, Any]],
+    signals: Sequence[signal.Signals] = (signal.SIGTERM,),
+) -> dict[str, Any] | int:
+    """Runs a benchmark's coroutine: its report, or the exit status after a BenchError (1) or an
+    interruption (130), said on standard error. `signals` raise KeyboardInterrupt, so the finally
+    blocks clean up (processes stopped, database dropped) on SIGTERM too."""
+    for signum in signals:
+        signal.signal(signum, interrupted)
+    try:
+        return asyncio.run(coroutine)
+    except infra.BenchError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted; processes stopped, database dropped", file=sys.stderr)
+        return 130
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    signal.signal(signal.SIGTERM, _interrupted)  # clean up (finally blocks) on SIGTERM too
-    try:
-        report = asyncio.run(run(args))
-    except infra.BenchError as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("bench: interrupted; processes stopped, database dropped", file=sys.stderr)
-        return 130
+    report = run_cleanly("bench", run(args))
+    if isinstance(report, int):
+        return report
     stamp = stamp_of(report)
     json_path = RESULTS / f"{stamp}.json"
     machine, config = report["machine"], report["config"]

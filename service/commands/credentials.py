@@ -11,7 +11,7 @@ from eventsourcing.persistence import IntegrityError
 
 from ..domain.credential import TempStrongPassword
 from ..domain.errors import AlreadyExists, Conflict
-from ..domain.out_of_band import split_password
+from ..domain.out_of_band import PasswordSplit, split_password
 from ..domain.password import PasswordHasher, generate_password
 from ..domain.personal import CREDENTIAL_TEXT_FIELDS
 from ..domain.states import CredentialState
@@ -106,17 +106,7 @@ class CredentialCommands:
             user, credential = await self._aggregates.user_and_credential(
                 client, user_ext_id, fresh
             )
-            policy = self._catalog.policy_in_effect(credential.policy_ext_id)
-            split = split_password(policy, generate_password(policy))
-            credential.reset(
-                policy=policy,
-                password_hash=self._hasher.hash(split.whole, policy.hash_algorithm),
-                delivery=self._out_of_band.seal(
-                    split, user, credential.ext_id, version=credential.version + 1
-                ),
-                actor=actor,
-                now=now,
-            )
+            split = self.reset_loaded(user, credential, actor=actor, now=now)
             revealer = await self._revealer(user, credential)
             outcome = CredentialOutcome.of(credential, split, revealer)
             await self._aggregates.save(
@@ -127,6 +117,25 @@ class CredentialCommands:
             return outcome
 
         return await with_retries(attempt)
+
+    def reset_loaded(
+        self, user: User, credential: TempStrongPassword, *, actor: str | None, now: datetime
+    ) -> PasswordSplit:
+        """Resets a loaded credential in memory (its Reset event pending, nothing saved): a new
+        password, its hash, the out-of-band part sealed. `reset` saves it; bench/seed_resets.py
+        batches many of them into one save."""
+        policy = self._catalog.policy_in_effect(credential.policy_ext_id)
+        split = split_password(policy, generate_password(policy))
+        credential.reset(
+            policy=policy,
+            password_hash=self._hasher.hash(split.whole, policy.hash_algorithm),
+            delivery=self._out_of_band.seal(
+                split, user, credential.ext_id, version=credential.version + 1
+            ),
+            actor=actor,
+            now=now,
+        )
+        return split
 
     async def modify(
         self,
