@@ -4,22 +4,24 @@ library's schema is the schema; `threaded.py` serves the port from it (dev mode,
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import ApplicationRecorder, JSONTranscoder, Mapper
-from eventsourcing.postgres import PostgresDatastore
 
 from ..domain.credential import TempStrongPassword
 from ..domain.user import User
 from ..postgres.schema import SCHEMA_LOCK_KEY
-from .keys import POSTGRES_DDL
+from .keys import POSTGRES_DDL, library_postgres_datastore
 from .mapper import CorrelatingMapper
 from .names import APPLICATION_NAME
 from .transcodings import EncryptedAsDict
+
+if TYPE_CHECKING:
+    from eventsourcing.postgres import PostgresDatastore
 
 SNAPSHOT_INTERVAL = 100
 POOL_SIZE = 8
@@ -51,8 +53,8 @@ class EventStoreApp(Application[UUID]):
 
     def construct_recorder(self) -> ApplicationRecorder:
         recorder = super().construct_recorder()
-        datastore = getattr(recorder, "datastore", None)
-        if isinstance(datastore, PostgresDatastore):
+        datastore = library_postgres_datastore(recorder)
+        if datastore is not None:
             datastore.pool.timeout = POOL_WAIT_SECONDS
             if self.env.get("CREATE_TABLE", "y").lower() in ("y", "yes", "t", "true", "on", "1"):
                 _create_keys_table(datastore)

@@ -10,6 +10,8 @@ not stored, not logged, and not an error.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
 from collections.abc import AsyncIterator
 
@@ -42,7 +44,10 @@ async def traced(tmp_path, fresh_database) -> AsyncIterator[tuple[ApiCluster, Ot
     await receiver.start()
     otel = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"}
     try:
-        with api_cluster(tmp_path, fresh_database, count=1, extra_env=otel, logs=True) as cluster:
+        with contextlib.ExitStack() as running:
+            cluster = running.enter_context(
+                api_cluster(tmp_path, fresh_database, count=1, extra_env=otel, logs=True)
+            )
             async with aiohttp.ClientSession(headers={"X-Token": cluster.token}) as session:
                 async with session.post(
                     cluster.base(0) + f"{BASE}/acme/users", json={"extId": USER}
@@ -54,6 +59,9 @@ async def traced(tmp_path, fresh_database) -> AsyncIterator[tuple[ApiCluster, Ot
                 ) as r:
                     assert r.status == 201
             yield cluster, receiver
+            # stopped from a thread: the API's last trace export goes to the receiver on this
+            # event loop, which must keep answering meanwhile (else the exporter waits 10 s)
+            await asyncio.to_thread(running.close)
     finally:
         await receiver.close()
 

@@ -117,7 +117,9 @@ async def running_stack(
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)
-        codes = [process.wait(timeout=30) for process in processes]
+        # waited for in a thread: the SMTP sink, the SMS gateway and any OTLP receiver run on this
+        # event loop, and a process's last send or trace export must be answered while it stops
+        codes = [await asyncio.to_thread(process.wait, 30) for process in processes]
         if failed:
             print(_logs(processes))  # shown with the failing test's output
         smtp.stop()

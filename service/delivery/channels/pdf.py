@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from fpdf import FPDF
-from fpdf.errors import FPDFUnicodeEncodingException
-
 from service.contracts.envelope import SealedDelivery
 
 from ..failures import PermanentFailure, TransientFailure
@@ -23,6 +20,10 @@ def letter_path(spool_dir: Path, request: SealedDelivery) -> Path:
 
 
 def render_letter(request: SealedDelivery) -> bytes:
+    # Imported here, not at the top: fpdf (with numpy and fontTools) takes about half a second to
+    # import, which every worker would pay at start-up for a channel few deployments use.
+    from fpdf.errors import FPDFUnicodeEncodingException
+
     try:
         return _render(request)
     except FPDFUnicodeEncodingException:
@@ -31,6 +32,8 @@ def render_letter(request: SealedDelivery) -> bytes:
 
 
 def _render(request: SealedDelivery) -> bytes:
+    from fpdf import FPDF
+
     pdf = FPDF(format="A4")
     pdf.set_title(texts_for(request.language).subject)
     pdf.add_page()
