@@ -48,7 +48,7 @@ def test_arbitrary_bytes_parse_or_fail_permanently(body: bytes) -> None:
     parses_or_fails_permanently(body)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     st.dictionaries(
         st.sampled_from(
@@ -65,7 +65,7 @@ def test_deeply_nested_json_fails_permanently() -> None:
     parses_or_fails_permanently(b"[" * 100_000 + b"]" * 100_000)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     payload=st.dictionaries(st.sampled_from(FIELDS), JSON_VALUES),
     method=st.sampled_from(["Email", "SMS", "PDFstore"]),

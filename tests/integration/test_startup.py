@@ -166,14 +166,15 @@ def test_a_missing_database_is_one_line_naming_the_setting(tmp_path, command):
 
 def test_a_worker_says_in_words_why_the_database_is_not_reachable(tmp_path):
     env = {"TEMPSTRONG_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/nc_db_not_there"}
-    process = start(["projector"], env, tmp_path)
-    time.sleep(2.5)
+    log = tmp_path / "projector.log"
+    process = start(["projector"], env, tmp_path, log)
+    deadline = time.monotonic() + 30
+    while "PostgreSQL not reachable" not in log.read_text():  # its first retry line
+        assert time.monotonic() < deadline and process.poll() is None, log.read_text()
+        time.sleep(0.1)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
-    assert process.stderr is not None
-    lines = [
-        json.loads(line) for line in process.stderr.read().splitlines() if line.startswith("{")
-    ]
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     retries = [line for line in lines if line["message"] == "PostgreSQL not reachable, retrying"]
     assert retries and all(
         line["reason"] == "database nc_db_not_there does not exist on 127.0.0.1:5432"
