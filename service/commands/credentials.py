@@ -122,8 +122,8 @@ class CredentialCommands:
         self, user: User, credential: TempStrongPassword, *, actor: str | None, now: datetime
     ) -> PasswordSplit:
         """Resets a loaded credential in memory (its Reset event pending, nothing saved): a new
-        password, its hash, the out-of-band part sealed. `reset` saves it; bench/seed_resets.py
-        batches many of them into one save."""
+        password, its hash, the out-of-band part sealed. `reset` saves it at once; a caller that
+        resets many (the scale benchmark's seeding) saves them in batches."""
         policy = self._catalog.policy_in_effect(credential.policy_ext_id)
         split = split_password(policy, generate_password(policy))
         credential.reset(
